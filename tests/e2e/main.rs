@@ -1,0 +1,6 @@
+//! vaultlink's end-to-end suite: the orchestrator's view of the whole path, compiled
+//! as one test binary with one module per concern.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod orchestrator_contract;
