@@ -295,7 +295,9 @@ impl DeleteRequest {
 
 /// Delete's result: which aliases were removed now and which were already gone
 /// (deleted before, or a volatile value that had expired). Both mean the value is
-/// no longer in the vault.
+/// no longer in the vault. `retained` lists aliases the connector deliberately left
+/// in place because the vault shares them between payment methods (see the
+/// connector's documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct DeleteResponse {
@@ -303,6 +305,8 @@ pub struct DeleteResponse {
     pub removed: Vec<Alias>,
     /// Not found: already deleted or expired.
     pub already_gone: Vec<Alias>,
+    /// Left in place on purpose: shared, non-sensitive records.
+    pub retained: Vec<Alias>,
 }
 
 impl DeleteResponse {
@@ -311,6 +315,13 @@ impl DeleteResponse {
         DeleteResponse {
             removed,
             already_gone,
+            retained: Vec::new(),
         }
+    }
+
+    /// Adds the aliases left in place on purpose.
+    pub fn with_retained(mut self, retained: Vec<Alias>) -> Self {
+        self.retained = retained;
+        self
     }
 }

@@ -1,0 +1,264 @@
+//! The one place that executes HTTP: authorization, per-attempt and total timeouts,
+//! retries with backoff, `Retry-After`, 401 -> invalidate and retry once, a capped
+//! body read, and the mapping of every failure to a typed `VaultError`.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use error_stack::Report;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+use tracing::{Span, debug, trace};
+use url::Url;
+use vault_core::{Attempt, Detail, ReportExt, VaultError, VaultResult};
+
+use crate::auth::{Authorizer, Credential};
+use crate::config::Timeouts;
+use crate::retry::{Failure, RetryPolicy};
+use crate::transformers::{Operation, error_from_response, parse_retry_after};
+
+/// One HTTP exchange to make (and perhaps repeat).
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) body: Option<Bytes>,
+    /// Whether repeating it is harmless whatever happened (GET, PUT, DELETE).
+    pub(crate) idempotent: bool,
+    /// What a 404 means.
+    pub(crate) operation: Operation<'a>,
+}
+
+/// A successful answer's body (read up to the cap).
+pub(crate) struct Answer {
+    pub(crate) body: Bytes,
+}
+
+/// Executes calls for one connector.
+pub(crate) struct Executor {
+    pub(crate) client: reqwest::Client,
+    pub(crate) authorizer: Authorizer,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) max_response_bytes: usize,
+    /// The last `x-ratelimit-remaining` seen (-1: none yet).
+    pub(crate) rate_limit_remaining: AtomicI64,
+}
+
+enum AttemptError {
+    /// The vault said 401 to this credential.
+    Unauthorized(Report<VaultError>, Credential),
+    /// Anything else, with how retryable it is.
+    Failed(Report<VaultError>, Failure),
+}
+
+impl Executor {
+    /// Makes the call, retrying per the policy within the total timeout. The current
+    /// span gets `attempt`, `status` and `trace_id` recorded.
+    pub(crate) async fn execute(&self, call: Call<'_>) -> VaultResult<Answer> {
+        let deadline = Instant::now() + self.timeouts.total;
+        let mut attempt = 1u32;
+        let mut reauthorized = false;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let outcome = match tokio::time::timeout(remaining, self.attempt(&call, attempt)).await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(AttemptError::Failed(
+                    Report::new(VaultError::Timeout).attach(Detail::new(format!(
+                        "the call did not finish within its total timeout of {} ms",
+                        self.timeouts.total.as_millis()
+                    ))),
+                    Failure::Final,
+                )),
+            };
+            let (report, failure) = match outcome {
+                Ok(answer) => return Ok(answer),
+                Err(AttemptError::Unauthorized(report, credential)) => {
+                    if reauthorized || !self.authorizer.can_refresh() {
+                        return Err(report.attach(Attempt(attempt)));
+                    }
+                    // The token was rejected: drop exactly that one and try once more
+                    // with a fresh token. This retry does not count against the policy.
+                    debug!(
+                        attempt,
+                        "vault answered 401; invalidating the token and retrying once"
+                    );
+                    self.authorizer.invalidate(credential).await;
+                    reauthorized = true;
+                    attempt += 1;
+                    continue;
+                }
+                Err(AttemptError::Failed(report, failure)) => (report, failure),
+            };
+            let retries_used = attempt - u32::from(reauthorized);
+            if retries_used >= self.retry.max_attempts
+                || !failure.retryable(call.idempotent, &self.retry)
+            {
+                return Err(report.attach(Attempt(attempt)));
+            }
+            let mut wait = self.retry.backoff(retries_used + 1, rand::random::<f64>());
+            if let Some(after) = report.retry_after() {
+                wait = wait.max(after);
+            }
+            if Instant::now() + wait >= deadline {
+                return Err(report
+                    .attach(Detail::new(format!(
+                        "gave up: the next retry (in {} ms) would pass the total timeout",
+                        wait.as_millis()
+                    )))
+                    .attach(Attempt(attempt)));
+            }
+            debug!(
+                attempt,
+                kind = report.kind().code(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying vault call"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Result<Answer, AttemptError> {
+        let span = Span::current();
+        span.record("attempt", attempt);
+        let credential = self
+            .authorizer
+            .credential()
+            .await
+            .map_err(|report| AttemptError::Failed(report, Failure::Final))?;
+        let mut request = self
+            .client
+            .request(call.method.clone(), call.url.clone())
+            .timeout(self.timeouts.per_attempt)
+            .header(AUTHORIZATION, credential.header().clone());
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body.clone());
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        span.record("status", status.as_u16());
+        self.watch_rate_limit(response.headers());
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let header_trace = response
+            .headers()
+            .get("vgs-request-id")
+            .or_else(|| response.headers().get("x-trace-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_capped(response, self.max_response_bytes).await?;
+        if status.is_success() {
+            trace!(
+                status = status.as_u16(),
+                bytes = body.len(),
+                "vault answered"
+            );
+            return Ok(Answer { body });
+        }
+        let report = error_from_response(
+            status.as_u16(),
+            retry_after,
+            header_trace,
+            &body,
+            call.operation,
+        );
+        if let Some(trace_id) = report.trace_id() {
+            span.record("trace_id", trace_id);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(AttemptError::Unauthorized(report, credential));
+        }
+        let failure = Failure::of(report.kind());
+        Err(AttemptError::Failed(report, failure))
+    }
+
+    fn watch_rate_limit(&self, headers: &HeaderMap) {
+        if let Some(remaining) = headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            self.rate_limit_remaining
+                .store(remaining, Ordering::Relaxed);
+            if remaining < 100 {
+                debug!(remaining, "vault rate limit nearly used up");
+            }
+        }
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> AttemptError {
+    if error.is_timeout() {
+        return AttemptError::Failed(
+            Report::new(VaultError::Timeout).attach(Detail::new(
+                "the vault did not answer within the attempt timeout",
+            )),
+            Failure::MaybeProcessed,
+        );
+    }
+    // A connect error means the request never left this process.
+    let (failure, what) = if error.is_connect() {
+        (Failure::NotSent, "could not connect to the vault")
+    } else {
+        (
+            Failure::MaybeProcessed,
+            "the connection to the vault failed mid-request",
+        )
+    };
+    // reqwest's message names the URL and the OS error, never headers or bodies.
+    let detail = format!("{what}: {}", describe(error));
+    AttemptError::Failed(
+        Report::new(VaultError::Transport).attach(Detail::new(detail)),
+        failure,
+    )
+}
+
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, AttemptError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(too_large(cap));
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    return Err(too_large(cap));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(e) => return Err(transport_error(e)),
+        }
+    }
+}
+
+fn too_large(cap: usize) -> AttemptError {
+    AttemptError::Failed(
+        Report::new(VaultError::UnexpectedResponse).attach(Detail::new(format!(
+            "the vault's response is larger than the {cap}-byte limit; it was not read"
+        ))),
+        Failure::Final,
+    )
+}

@@ -1,0 +1,229 @@
+//! The mock's explicit configuration: vaults and their v1 access credentials, OAuth
+//! clients and their scopes, token lifetime, rate limit, faults and clock.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::clock::MockClock;
+use crate::faults::FaultConfig;
+
+/// Vault id of [`MockConfig::demo`].
+pub const DEMO_VAULT_ID: &str = "tntdemo00001";
+/// OAuth client id of [`MockConfig::demo`].
+pub const DEMO_CLIENT_ID: &str = "demo-client";
+/// OAuth client secret of [`MockConfig::demo`].
+pub const DEMO_CLIENT_SECRET: &str = "demo-secret";
+/// Vault API v1 access-credential username of [`MockConfig::demo`].
+pub const DEMO_V1_USERNAME: &str = "demo-user";
+/// Vault API v1 access-credential password of [`MockConfig::demo`].
+pub const DEMO_V1_PASSWORD: &str = "demo-password";
+
+/// The vault API v2 scopes: `aliases:read`, `aliases:write`, `aliases:delete`.
+pub const ALIAS_SCOPES: [&str; 3] = ["aliases:read", "aliases:write", "aliases:delete"];
+/// Token lifetime unless configured: 300 s, VGS's default for service accounts.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+/// Requests per minute and vault unless configured: 3,000, as the spec states.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 3_000;
+
+/// Everything the mock accepts and how it behaves. Build it with [`MockConfig::new`]
+/// (no vaults, no clients) or [`MockConfig::demo`] and the `with_*` methods.
+///
+/// Defaults: token lifetime [`DEFAULT_TOKEN_LIFETIME`], rate limit
+/// [`DEFAULT_RATE_LIMIT_PER_MINUTE`] per vault, no faults, the system clock.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MockConfig {
+    /// The vaults that exist; anything else is 404 on API v2 and unreachable on v1.
+    pub vaults: Vec<VaultConfig>,
+    /// OAuth clients the token endpoint accepts.
+    pub clients: Vec<OAuthClient>,
+    /// Lifetime of issued access tokens (`expires_in`).
+    pub token_lifetime: Duration,
+    /// Requests per one-minute window per vault; `None` lifts the limit (benchmarks)
+    /// and then no `x-ratelimit-remaining` header is sent.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Fault injection at start; change it at runtime with `MockState::set_faults`.
+    pub faults: FaultConfig,
+    /// The clock for token expiry, VOLATILE expiry and rate-limit windows.
+    pub clock: MockClock,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            vaults: Vec::new(),
+            clients: Vec::new(),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            rate_limit_per_minute: Some(DEFAULT_RATE_LIMIT_PER_MINUTE),
+            faults: FaultConfig::default(),
+            clock: MockClock::system(),
+        }
+    }
+}
+
+impl MockConfig {
+    /// A config with no vaults and no clients, and the defaults above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One vault [`DEMO_VAULT_ID`] with v1 credentials [`DEMO_V1_USERNAME`] /
+    /// [`DEMO_V1_PASSWORD`], and one OAuth client [`DEMO_CLIENT_ID`] /
+    /// [`DEMO_CLIENT_SECRET`] granted all of [`ALIAS_SCOPES`].
+    pub fn demo() -> Self {
+        Self::new()
+            .with_vault(DEMO_VAULT_ID, DEMO_V1_USERNAME, DEMO_V1_PASSWORD)
+            .with_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, &ALIAS_SCOPES)
+    }
+
+    /// Adds a vault reachable on v1 with the access credentials `username`/`password`.
+    pub fn with_vault(mut self, id: &str, username: &str, password: &str) -> Self {
+        self.vaults.push(
+            VaultConfig::new(id).with_v1_credentials(BasicCredentials::new(username, password)),
+        );
+        self
+    }
+
+    /// Adds an OAuth client granted `scopes`.
+    pub fn with_client(mut self, id: &str, secret: &str, scopes: &[&str]) -> Self {
+        self.clients.push(OAuthClient::new(id, secret, scopes));
+        self
+    }
+
+    /// Sets the access-token lifetime.
+    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the per-vault limit per minute; `None` = unlimited.
+    pub fn with_rate_limit_per_minute(mut self, limit: Option<u32>) -> Self {
+        self.rate_limit_per_minute = limit;
+        self
+    }
+
+    /// Sets the fault injection in force at start.
+    pub fn with_faults(mut self, faults: FaultConfig) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Sets the clock (e.g. [`MockClock::manual`] in tests).
+    pub fn with_clock(mut self, clock: MockClock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// A vault: its id (VGS ids look like `tnt` + lowercase letters/digits) and the
+/// access credentials that identify it on API v1.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VaultConfig {
+    /// Vault id, e.g. `tntdemo00001`.
+    pub id: String,
+    /// HTTP Basic access credentials for API v1; each pair identifies this vault.
+    pub v1_credentials: Vec<BasicCredentials>,
+}
+
+impl VaultConfig {
+    /// A vault without v1 credentials (reachable on v2 only).
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            v1_credentials: Vec::new(),
+        }
+    }
+
+    /// Adds a pair of v1 access credentials.
+    pub fn with_v1_credentials(mut self, credentials: BasicCredentials) -> Self {
+        self.v1_credentials.push(credentials);
+        self
+    }
+}
+
+/// Vault API v1 access credentials (HTTP Basic). `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BasicCredentials {
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl BasicCredentials {
+    /// A username/password pair.
+    pub fn new(username: &str, password: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// An OAuth client of the token endpoint. `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OAuthClient {
+    /// The client id.
+    pub id: String,
+    /// The client secret.
+    pub secret: String,
+    /// Scopes the client may be granted (a token request may ask for a subset).
+    pub scopes: Vec<String>,
+}
+
+impl OAuthClient {
+    /// A client granted `scopes`.
+    pub fn new(id: &str, secret: &str, scopes: &[&str]) -> Self {
+        Self {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+            scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
+        }
+    }
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let printed = format!("{:?}", MockConfig::demo());
+        assert!(!printed.contains(DEMO_CLIENT_SECRET), "{printed}");
+        assert!(!printed.contains(DEMO_V1_PASSWORD), "{printed}");
+        assert!(printed.contains(DEMO_CLIENT_ID));
+        assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn demo_has_one_vault_and_one_client_with_all_alias_scopes() {
+        let config = MockConfig::demo();
+        assert_eq!(config.vaults.len(), 1);
+        assert_eq!(config.vaults[0].id, DEMO_VAULT_ID);
+        assert_eq!(config.clients[0].scopes, ALIAS_SCOPES);
+        assert_eq!(config.token_lifetime, Duration::from_secs(300));
+        assert_eq!(config.rate_limit_per_minute, Some(3_000));
+    }
+}

@@ -1,0 +1,146 @@
+//! A stateful mock of VGS: the OAuth token endpoint and the vault API (v1 and v2),
+//! written from VGS's documents only, for offline tests, demos and benchmarks.
+//!
+//! # Use
+//!
+//! In-process, without a socket: `router(MockState::new(config))` and drive it with
+//! `tower::ServiceExt::oneshot`. Over loopback: `start(config).await?` binds
+//! `127.0.0.1:0` and returns a [`MockHandle`] with the base URL, the accepted
+//! credentials ([`MockHandle::config`]), [`MockHandle::stats`] and `stop`.
+//! [`MockConfig::demo`] has one vault and one client, see the `DEMO_*` constants.
+//!
+//! # Routes
+//!
+//! - `POST /auth/realms/vgs/protocol/openid-connect/token` ([`TOKEN_PATH`]): Keycloak-style
+//!   `client_credentials`; client auth by HTTP Basic or `client_id`/`client_secret`
+//!   form fields; optional `scope` (a subset of the client's).
+//! - API v1 (HTTP Basic access credentials identify the vault), per the official spec:
+//!   `POST /aliases`, `GET /aliases?aliases=a,b`, `GET|PUT|DELETE /aliases/{alias}`,
+//!   `POST /aliases/delete`.
+//! - API v2 (Bearer token; scopes `aliases:write` to create and update,
+//!   `aliases:read` to reveal, `aliases:delete` to delete): the same paths when the
+//!   Host header's first label is the vault id (`tnt….sandbox.vault-api.verygoodvault.com`),
+//!   or under `/v2/{vault}/` on plain loopback.
+//! - `GET /_mock/stats`, `POST /_mock/reset`, `POST /_mock/reset-stats`,
+//!   `GET|POST /_mock/faults`, `POST /_mock/fail-next`: the mock's own controls.
+//!
+//! # Behaviour (where the spec leaves a choice, ours)
+//!
+//! - `storage` on GET/PUT/DELETE defaults to `PERSISTENT` (the spec's default): a
+//!   VOLATILE record is only found with `storage=VOLATILE`, and vice versa.
+//! - Fingerprinting: one record per (vault, storage, value); the same value and
+//!   format always get the same alias; another format adds an alias to the record.
+//!   In a create answer the alias of the requested format comes first.
+//! - Batches are all-or-nothing: a create or batch delete with one bad item changes
+//!   nothing; a multi-reveal or batch delete with unknown aliases answers 404.
+//! - Error details never contain stored values, credentials, tokens or aliases.
+//! - The rate limit counts authenticated requests per vault in fixed one-minute
+//!   windows of the mock's clock; 429 carries `Retry-After` and
+//!   `x-ratelimit-remaining: 0`. Every answer for a known vault carries
+//!   `x-ratelimit-remaining` (not a v1 401, whose vault is unknown; not when the
+//!   limit is lifted with `rate_limit_per_minute: None`).
+//! - Stats JSON field names are stable: see [`Stats`] and [`VaultStats`].
+//! - Logs are at `debug`/`trace` only (one `info` line at start) and never carry
+//!   values, credentials or tokens.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod aliases;
+mod api;
+mod clock;
+mod config;
+mod control;
+mod faults;
+mod formats;
+mod route;
+mod server;
+mod state;
+mod stats;
+mod store;
+mod token;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+
+pub use crate::aliases::MAX_BATCH;
+pub use crate::api::{MAX_BODY_BYTES, RATE_LIMIT_HEADER};
+pub use crate::clock::MockClock;
+pub use crate::config::{
+    ALIAS_SCOPES, BasicCredentials, DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_TOKEN_LIFETIME,
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_V1_PASSWORD, DEMO_V1_USERNAME, DEMO_VAULT_ID,
+    MockConfig, OAuthClient, VaultConfig,
+};
+pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
+pub use crate::formats::AliasFormat;
+pub use crate::route::Route;
+pub use crate::server::{MockHandle, start, start_with_state};
+pub use crate::state::MockState;
+pub use crate::stats::{RESET_KEY, Stats, VaultStats};
+pub use crate::store::{RecordView, Storage, VOLATILE_TTL};
+
+/// Path of the token endpoint (Keycloak's, as VGS serves it).
+pub const TOKEN_PATH: &str = "/auth/realms/vgs/protocol/openid-connect/token";
+
+/// Builds the mock's app: the token endpoint, vault API v1 and v2, and `/_mock/*`.
+pub fn router(state: MockState) -> Router {
+    let alias_routes = |prefix: &str| {
+        Router::new()
+            .route(
+                &format!("{prefix}/aliases"),
+                post(aliases::create).get(aliases::reveal_many),
+            )
+            .route(
+                &format!("{prefix}/aliases/delete"),
+                post(aliases::delete_many),
+            )
+            .route(
+                &format!("{prefix}/aliases/{{alias}}"),
+                get(aliases::reveal)
+                    .put(aliases::update)
+                    .delete(aliases::delete),
+            )
+    };
+    // Full paths rather than `nest`, so handlers and the fault layer see the real URI.
+    let observed = Router::new()
+        .route(TOKEN_PATH, post(token::token_endpoint))
+        .merge(alias_routes(""))
+        .merge(alias_routes("/v2/{vault}"))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::observe,
+        ));
+    let control = Router::new()
+        .route("/_mock/stats", get(control::stats))
+        .route("/_mock/reset", post(control::reset))
+        .route("/_mock/reset-stats", post(control::reset_stats))
+        .route(
+            "/_mock/faults",
+            get(control::get_faults).post(control::set_faults),
+        )
+        .route("/_mock/fail-next", post(control::fail_next));
+    observed
+        .merge(control)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Unknown paths: 404 in the error shape of the API the request looks like.
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<MockState>,
+    req: Request,
+) -> Response {
+    let (target, href) = api::describe(&state, req.headers(), req.uri().path());
+    let error = api::ApiError::new(StatusCode::NOT_FOUND, "no such route");
+    api::error_response(target, &href, &error)
+}
+
+/// Locks `mutex`, ignoring poisoning: every critical section leaves its data valid.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,17 @@
+//! Integration tests of vgs-mock as one binary: the token endpoint, API v1 and v2,
+//! behaviour, faults, stats, the served mock, the spec contract and its curl examples.
+
+#![allow(clippy::unwrap_used)]
+
+mod behaviour;
+mod contract;
+mod curl_examples;
+mod faults;
+mod formats;
+mod server;
+mod spec;
+mod stats;
+mod support;
+mod token;
+mod v1;
+mod v2;
