@@ -228,20 +228,21 @@ impl VgsConnectorBuilder {
     /// Validates everything and builds the connector. Makes no request.
     pub fn build(self) -> Result<VgsConnector, Report<VaultError>> {
         let missing = |what: &str, how: &str| {
-            Report::new(VaultError::InvalidConfig)
-                .attach(Detail::new(format!("{what} is not set; {how}")))
+            Report::new(VaultError::InvalidConfig).attach(Detail::new(format!("{what}; {how}")))
         };
-        let vault_id = self
-            .vault_id
-            .as_deref()
-            .ok_or_else(|| missing("the vault id", "call .vault_id(\"tnt…\") or .auth_type(…)"))?;
+        let vault_id = self.vault_id.as_deref().ok_or_else(|| {
+            missing(
+                "the vault id is not set",
+                "call .vault_id(\"tnt…\") or .auth_type(…)",
+            )
+        })?;
         let vault_id = VaultId::new(vault_id.trim()).map_err(|e| e.into_report())?;
         let endpoint = match (&self.endpoint, self.environment) {
             (Some(base), _) => Endpoint::custom(base)?,
             (None, Some(env)) => Endpoint::Vgs(env),
             (None, None) => {
                 return Err(missing(
-                    "the environment",
+                    "the environment is not set",
                     "call .environment(Environment::Sandbox) (or Live / LiveEu1), or .endpoint(url)",
                 ));
             }
@@ -254,10 +255,110 @@ impl VgsConnectorBuilder {
             || self.secret.is_none()
         {
             return Err(missing(
-                "the credentials",
+                "the credentials are not set",
                 "call .credentials(client_id, client_secret) or .auth_type(&SignatureKey)",
             ));
         }
         VgsConnector::from_builder(self, vault_id, endpoint, token_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vault_core::ReportExt;
+
+    use super::*;
+
+    fn base() -> VgsConnectorBuilder {
+        VgsConnectorBuilder::default()
+            .credentials("ACid", SecretString::from("s3cret-value".to_owned()))
+    }
+
+    #[test]
+    fn a_bad_vault_id_is_refused_before_any_request() {
+        let err = base()
+            .vault_id("tnt-bad.evil.com")
+            .environment(Environment::Sandbox)
+            .build()
+            .expect_err("bad id");
+        assert_eq!(err.kind(), VaultError::InvalidConfig);
+        assert!(
+            err.details()[0].contains("vault id `tnt-bad.evil.com` is not valid"),
+            "{:?}",
+            err.details()
+        );
+    }
+
+    #[test]
+    fn nothing_defaults_to_a_production_host() {
+        let err = base()
+            .vault_id("tntabc1")
+            .build()
+            .expect_err("no environment");
+        assert!(
+            err.details()[0].contains("the environment is not set"),
+            "{:?}",
+            err.details()
+        );
+    }
+
+    #[test]
+    fn missing_credentials_and_vault_id_are_named() {
+        let err = VgsConnectorBuilder::default()
+            .vault_id("tntabc1")
+            .environment(Environment::Live)
+            .build()
+            .expect_err("no creds");
+        assert!(
+            err.details()[0].contains("the credentials are not set"),
+            "{:?}",
+            err.details()
+        );
+        let err = base()
+            .environment(Environment::Live)
+            .build()
+            .expect_err("no vault");
+        assert!(
+            err.details()[0].contains("the vault id is not set"),
+            "{:?}",
+            err.details()
+        );
+    }
+
+    #[test]
+    fn plain_http_endpoint_off_loopback_is_refused() {
+        let err = base()
+            .vault_id("tntabc1")
+            .endpoint("http://vault.internal:8080")
+            .build()
+            .expect_err("http");
+        assert_eq!(err.kind(), VaultError::InvalidConfig);
+        let err = base()
+            .vault_id("tntabc1")
+            .environment(Environment::Sandbox)
+            .token_url("http://10.1.2.3/token")
+            .build()
+            .expect_err("http token");
+        assert_eq!(err.kind(), VaultError::InvalidConfig);
+    }
+
+    #[test]
+    fn builder_debug_hides_the_secret() {
+        let rendered = format!("{:?}", base());
+        assert!(!rendered.contains("s3cret-value"), "{rendered}");
+        assert!(rendered.contains("[REDACTED]"));
+    }
+
+    #[tokio::test]
+    async fn connector_builds_from_signature_key_for_every_environment() {
+        for env in [Environment::Sandbox, Environment::Live] {
+            let connector = base()
+                .vault_id("tntabc1")
+                .environment(env)
+                .build()
+                .expect("builds");
+            assert_eq!(connector.vault_id().as_str(), "tntabc1");
+            assert!(!format!("{connector:?}").contains("s3cret-value"));
+        }
     }
 }

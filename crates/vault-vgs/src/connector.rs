@@ -136,15 +136,41 @@ impl VgsConnector {
         }
     }
 
-    fn span(&self, flow: &'static str) -> tracing::Span {
-        tracing::debug_span!(
+    /// Runs one flow inside its span (`vgs`: flow, vault id, attempt, status, trace
+    /// id, duration) and logs its outcome: safe fields only, never values or bodies.
+    async fn traced<T>(
+        &self,
+        flow: &'static str,
+        work: impl Future<Output = VaultResult<T>>,
+    ) -> VaultResult<T> {
+        let span = tracing::debug_span!(
             "vgs",
             flow,
             vault_id = %self.inner.vault_id,
             attempt = field::Empty,
             status = field::Empty,
             trace_id = field::Empty,
-        )
+            duration_ms = field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let outcome = work.instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        span.record("duration_ms", elapsed.as_millis() as u64);
+        span.in_scope(|| match &outcome {
+            Ok(_) => tracing::debug!(
+                flow,
+                duration_ms = elapsed.as_millis() as u64,
+                "vault call succeeded"
+            ),
+            Err(report) => tracing::debug!(
+                flow,
+                duration_ms = elapsed.as_millis() as u64,
+                kind = report.kind().code(),
+                retryable = report.is_retryable(),
+                "vault call failed"
+            ),
+        });
+        outcome
     }
 
     // --- insert -------------------------------------------------------------------
@@ -157,7 +183,7 @@ impl VgsConnector {
         &self,
         requests: Vec<InsertRequest>,
     ) -> Vec<VaultResult<InsertResponse>> {
-        let span = self.span("insert_many");
+        let span = tracing::debug_span!("vgs", flow = "insert_many", vault_id = %self.inner.vault_id, items = requests.len());
         async move {
             let mut results: Vec<Option<VaultResult<InsertResponse>>> =
                 (0..requests.len()).map(|_| None).collect();
@@ -241,7 +267,7 @@ impl VgsConnector {
         &self,
         ids: Vec<ConnectorVaultId>,
     ) -> Vec<VaultResult<RetrieveResponse>> {
-        let span = self.span("retrieve_many");
+        let span = tracing::debug_span!("vgs", flow = "retrieve_many", vault_id = %self.inner.vault_id, items = ids.len());
         async move {
             // Reveal every persistent alias of every item in chunks of 20, then rebuild.
             let persistent: Vec<&Alias> = ids
@@ -548,21 +574,18 @@ fn copy_report(report: &Report<VaultError>) -> Report<VaultError> {
 #[async_trait]
 impl ExternalVault for VgsConnector {
     async fn insert(&self, request: InsertRequest) -> VaultResult<InsertResponse> {
-        let span = self.span("insert");
-        async move {
+        self.traced("insert", async move {
             let mode = request.mode;
             let card = card_of(request.payment_method)?;
             let values = self.values_of(0, &card, mode);
             let records = self.store(&values).await?;
             Ok(InsertResponse::new(assemble(mode, records)))
-        }
-        .instrument(span)
+        })
         .await
     }
 
     async fn retrieve(&self, request: RetrieveRequest) -> VaultResult<RetrieveResponse> {
-        let span = self.span("retrieve");
-        async move {
+        self.traced("retrieve", async move {
             let id = &request.connector_vault_id;
             let persistent: Vec<&Alias> = match id {
                 ConnectorVaultId::Multi(fields) => fields
@@ -575,14 +598,12 @@ impl ExternalVault for VgsConnector {
             let values = self.reveal_many(&persistent).await?;
             self.rebuild(id, |alias| values.get(alias.as_str()).cloned())
                 .await
-        }
-        .instrument(span)
+        })
         .await
     }
 
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
-        let span = self.span("delete");
-        async move {
+        self.traced("delete", async move {
             let (targets, retained) = delete_plan(&request.connector_vault_id);
             let outcomes = join_all(
                 targets
@@ -600,8 +621,7 @@ impl ExternalVault for VgsConnector {
                 }
             }
             Ok(DeleteResponse::new(removed, already_gone).with_retained(retained))
-        }
-        .instrument(span)
+        })
         .await
     }
 }

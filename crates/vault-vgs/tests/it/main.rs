@@ -3,5 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
+mod concurrency;
+mod failure_modes;
+mod flows;
+mod logs;
 mod support;
 mod wire;

@@ -245,3 +245,63 @@ async fn redirects_are_not_followed_with_credentials() {
         vault_core::VaultError::UnexpectedResponse
     );
 }
+
+#[tokio::test]
+async fn v1_retrieve_and_delete_of_a_single_id_use_the_spec_paths() {
+    let server = MockServer::start().await;
+    let auth = basic("US1access", "access-pass");
+    Mock::given(method("GET"))
+        .and(path("/aliases/tok_sandbox_card"))
+        .and(header("authorization", auth.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data":[{
+            "value":"{\"card_number\":\"4111111111111111\",\"card_exp_month\":\"04\",\"card_exp_year\":\"2030\"}",
+            "aliases":[{"alias":"tok_sandbox_card","format":"UUID"}],"storage":"PERSISTENT"
+        }]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/aliases/tok_sandbox_cvc"))
+        .and(query_param("storage", "VOLATILE"))
+        .and(header("authorization", auth.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data":[{
+            "value":"123","aliases":[{"alias":"tok_sandbox_cvc","format":"UUID"}],"storage":"VOLATILE"
+        }]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (alias, storage) in [
+        ("tok_sandbox_card", None),
+        ("tok_sandbox_cvc", Some("VOLATILE")),
+    ] {
+        let mock = Mock::given(method("DELETE"))
+            .and(path(format!("/aliases/{alias}")))
+            .and(header("authorization", auth.as_str()));
+        let mock = match storage {
+            Some(storage) => mock.and(query_param("storage", storage)),
+            None => mock,
+        };
+        mock.respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let vault = VgsConnector::builder()
+        .api(ApiGeneration::V1)
+        .credentials("US1access", "access-pass".to_owned().into())
+        .vault_id(VAULT)
+        .endpoint(server.uri())
+        .build()
+        .expect("connector");
+    let id = ConnectorVaultId::Single {
+        id: vault_core::Alias::new("tok_sandbox_card").expect("alias"),
+        cvc: Some(vault_core::Alias::new("tok_sandbox_cvc").expect("alias")),
+    };
+    let back = vault
+        .retrieve(RetrieveRequest::new(id.clone()))
+        .await
+        .expect("retrieve");
+    assert_eq!(back.card(), Some(&card()));
+    let deleted = vault.delete(DeleteRequest::new(id)).await.expect("delete");
+    assert_eq!(deleted.removed.len(), 2);
+}

@@ -1,0 +1,394 @@
+//! One test per row of docs/failure-modes.md: each failure is a typed `VaultError` with
+//! safe attachments, retried when (and only when) retrying can help.
+
+use std::time::Duration;
+
+use serde_json::json;
+use vault_core::{
+    AliasFormat, ConnectorVaultId, ExternalVault, InsertRequest, ReportExt, RetrieveRequest,
+    VaultError,
+};
+use vault_vgs::{RetryPolicy, Timeouts, VgsConnector};
+use vgs_mock::{FailWith, MockConfig, Route};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{DEMO_CLIENT_ID, builder, card, connector, mock, mock_with, token_body};
+
+fn alias_id(alias: &str) -> ConnectorVaultId {
+    ConnectorVaultId::Single {
+        id: vault_core::Alias::new(alias).expect("alias"),
+        cvc: None,
+    }
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_invalid_credentials() {
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .credentials(DEMO_CLIENT_ID, "wrong-secret".to_owned().into())
+        .build()
+        .expect("connector");
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("bad secret");
+    assert_eq!(err.kind(), VaultError::InvalidCredentials);
+    assert!(!err.is_retryable());
+    assert_eq!(err.http_status(), Some(401));
+    assert_eq!(
+        mock.stats().token_requests,
+        1,
+        "no retry storm on bad credentials"
+    );
+    assert_eq!(mock.stats().api_total(Route::CreateAliases), 0);
+}
+
+#[tokio::test]
+async fn missing_scope_is_forbidden_and_named() {
+    let mock =
+        mock_with(MockConfig::demo().with_client("reader", "reader-secret", &["aliases:read"]))
+            .await;
+    let vault = builder(&mock)
+        .credentials("reader", "reader-secret".to_owned().into())
+        .build()
+        .expect("connector");
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("no write scope");
+    assert_eq!(err.kind(), VaultError::Forbidden);
+    assert_eq!(err.http_status(), Some(403));
+    assert!(
+        err.details().iter().any(|d| d.contains("aliases:write")),
+        "{:?}",
+        err.details()
+    );
+
+    let asking = builder(&mock)
+        .credentials("reader", "reader-secret".to_owned().into())
+        .scopes(["aliases:write"])
+        .build()
+        .expect("connector");
+    let err = asking
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("scope not granted");
+    assert_eq!(err.kind(), VaultError::Forbidden);
+    assert!(
+        err.details().iter().any(|d| d.contains("aliases:write")),
+        "{:?}",
+        err.details()
+    );
+}
+
+#[tokio::test]
+async fn unknown_vault_is_vault_not_found() {
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .vault_id("tntunknown00")
+        .build()
+        .expect("connector");
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("unknown vault");
+    assert_eq!(err.kind(), VaultError::VaultNotFound);
+    assert_eq!(err.http_status(), Some(404));
+    assert!(err.trace_id().is_some(), "v2 errors carry VGS's trace id");
+    let err = vault
+        .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_x")))
+        .await
+        .expect_err("unknown vault");
+    assert_eq!(err.kind(), VaultError::VaultNotFound);
+}
+
+#[tokio::test]
+async fn unknown_alias_is_alias_not_found_naming_it() {
+    let mock = mock().await;
+    let err = connector(&mock)
+        .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_doesnotexist")))
+        .await
+        .expect_err("unknown alias");
+    assert_eq!(err.kind(), VaultError::AliasNotFound);
+    assert!(!err.is_retryable());
+    assert!(
+        err.details()
+            .iter()
+            .any(|d| d.contains("tok_sandbox_doesnotexist")),
+        "{:?}",
+        err.details()
+    );
+    assert_eq!(
+        mock.stats().api_total(Route::RevealAlias),
+        1,
+        "a 404 is not retried"
+    );
+}
+
+#[tokio::test]
+async fn bad_request_carries_the_vault_detail() {
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .card_number_format(AliasFormat::Custom)
+        .build()
+        .expect("connector");
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("unsupported format");
+    assert_eq!(err.kind(), VaultError::InvalidRequest);
+    assert_eq!(err.http_status(), Some(400));
+    assert!(
+        err.details()
+            .iter()
+            .any(|d| d.to_lowercase().contains("format")),
+        "{:?}",
+        err.details()
+    );
+    assert!(!format!("{err:?}").contains("4111111111111111"));
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_after_retry_after() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Status(429));
+    vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("retried after Retry-After");
+    assert_eq!(mock.stats().api_count(Route::CreateAliases, 429), 1);
+    assert_eq!(mock.stats().api_count(Route::CreateAliases, 201), 1);
+    assert!(
+        vault.rate_limit_remaining().is_some(),
+        "x-ratelimit-remaining is watched"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_wait_past_the_budget_surfaces_with_retry_after() {
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .timeouts(Timeouts {
+            total: Duration::from_millis(500),
+            ..Timeouts::default()
+        })
+        .build()
+        .expect("connector");
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Status(429));
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("would wait past the budget");
+    assert_eq!(err.kind(), VaultError::RateLimited);
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert_eq!(mock.stats().api_total(Route::CreateAliases), 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    let stored = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+
+    mock.fail_next(Route::RevealMultipleAliases, 2, FailWith::Status(503));
+    vault
+        .retrieve(RetrieveRequest::new(stored.connector_vault_id.clone()))
+        .await
+        .expect("third attempt works");
+    assert_eq!(mock.stats().api_count(Route::RevealMultipleAliases, 503), 2);
+
+    mock.fail_next(Route::RevealMultipleAliases, 3, FailWith::Status(500));
+    let err = vault
+        .retrieve(RetrieveRequest::new(stored.connector_vault_id))
+        .await
+        .expect_err("all attempts fail");
+    assert_eq!(err.kind(), VaultError::Upstream);
+    assert!(err.is_retryable());
+    assert_eq!(err.attempt(), Some(3));
+    assert_eq!(mock.stats().api_count(Route::RevealMultipleAliases, 500), 3);
+}
+
+#[tokio::test]
+async fn inserts_are_retried_after_a_5xx_and_store_the_card_once() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Status(502));
+    let stored = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("retried");
+    assert_eq!(mock.record_count(crate::support::DEMO_VAULT_ID), Some(4));
+    let again = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("same card");
+    assert_eq!(stored.connector_vault_id, again.connector_vault_id);
+
+    let strict = builder(&mock)
+        .retry(RetryPolicy {
+            retry_inserts: false,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("connector");
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Status(502));
+    let err = strict
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("not retried");
+    assert_eq!(err.kind(), VaultError::Upstream);
+    assert_eq!(err.attempt(), Some(1));
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Reset);
+    let stored = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("retried after a reset");
+    assert_eq!(mock.stats().api_resets(Route::CreateAliases), 1);
+    mock.fail_next(Route::RevealMultipleAliases, 3, FailWith::Reset);
+    let err = vault
+        .retrieve(RetrieveRequest::new(stored.connector_vault_id))
+        .await
+        .expect_err("resets every time");
+    assert_eq!(err.kind(), VaultError::Transport);
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn slow_vault_times_out_within_the_total_budget() {
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .timeouts(Timeouts {
+            per_attempt: Duration::from_millis(100),
+            total: Duration::from_millis(1_000),
+            ..Timeouts::default()
+        })
+        .build()
+        .expect("connector");
+    vault.check().await.expect("token cached");
+    mock.fail_next(
+        Route::RevealAlias,
+        10,
+        FailWith::Delay(Duration::from_secs(5)),
+    );
+    let err = vault
+        .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_slow")))
+        .await
+        .expect_err("slow");
+    assert_eq!(err.kind(), VaultError::Timeout);
+    assert!(err.is_retryable());
+    assert_eq!(
+        err.attempt(),
+        Some(3),
+        "each attempt timed out and was retried"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_unexpected_response_without_the_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/realms/vgs/protocol/openid-connect/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body("tok-1", 300)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/tntabc12345/aliases"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_string(r#"{"data":[{"value":"4111111111111111","aliases":[{"alias":"#),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/tntabc12345/aliases/tok_big"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data":[{"value":"x".repeat(2 << 20)}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let vault = VgsConnector::builder()
+        .credentials("id", "secret".to_owned().into())
+        .vault_id("tntabc12345")
+        .endpoint(server.uri())
+        .build()
+        .expect("connector");
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("truncated JSON");
+    assert_eq!(err.kind(), VaultError::UnexpectedResponse);
+    assert!(
+        err.details().iter().any(|d| d.contains("truncated JSON")),
+        "{:?}",
+        err.details()
+    );
+    for rendered in [format!("{err:?}"), format!("{err:#?}"), err.summary()] {
+        assert!(!rendered.contains("4111111111111111"), "{rendered}");
+    }
+    let err = vault
+        .retrieve(RetrieveRequest::new(alias_id("tok_big")))
+        .await
+        .expect_err("too large");
+    assert_eq!(err.kind(), VaultError::UnexpectedResponse);
+    assert!(
+        err.details().iter().any(|d| d.contains("larger than")),
+        "{:?}",
+        err.details()
+    );
+}
+
+#[tokio::test]
+async fn vault_401_invalidates_the_token_and_retries_once() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    vault.check().await.expect("token");
+    assert_eq!(mock.stats().token_requests, 1);
+
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Status(401));
+    vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("retried with a fresh token");
+    assert_eq!(mock.stats().token_requests, 2);
+
+    mock.fail_next(Route::CreateAliases, 2, FailWith::Status(401));
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("second 401 surfaces");
+    assert_eq!(err.kind(), VaultError::InvalidCredentials);
+    assert_eq!(err.attempt(), Some(2));
+    assert_eq!(mock.stats().token_requests, 3, "one fresh token, no loop");
+}
+
+#[tokio::test]
+async fn an_expired_token_rejected_by_the_vault_is_replaced() {
+    let clock = vgs_mock::MockClock::manual();
+    let mock = mock_with(MockConfig::demo().with_clock(clock.clone())).await;
+    let vault = connector(&mock);
+    vault.check().await.expect("token");
+    // The vault's clock runs ahead of ours: it sees the token expired, we do not.
+    clock.advance(Duration::from_secs(301));
+    vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("re-authorized");
+    let stats = mock.stats();
+    assert_eq!(stats.expired_token_rejections, 1);
+    assert_eq!(stats.token_requests, 2);
+}
