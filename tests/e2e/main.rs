@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod orchestrator_contract;
+mod soak;
 mod vgs_orchestrator;

@@ -22,33 +22,43 @@ pub enum ConnectorAuthType {
     /// One key sent as a header.
     HeaderKey {
         /// The key.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         api_key: SecretString,
     },
     /// A key and a second value sent in the body.
     BodyKey {
         /// The key.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         api_key: SecretString,
         /// The second value.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         key1: SecretString,
     },
     /// Three values; for VGS: client id, client secret, vault id.
     SignatureKey {
         /// For VGS: the OAuth client id.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         api_key: SecretString,
         /// For VGS: the OAuth client secret.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         key1: SecretString,
         /// For VGS: the vault id (`tnt…`).
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         api_secret: SecretString,
     },
     /// Four values.
     MultiAuthKey {
         /// First value.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         api_key: SecretString,
         /// Second value.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         key1: SecretString,
         /// Third value.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         api_secret: SecretString,
         /// Fourth value.
+        #[cfg_attr(feature = "serde", serde(deserialize_with = "secret_string"))]
         key2: SecretString,
     },
     /// No credentials.
@@ -98,6 +108,53 @@ impl ConnectorAuthType {
             other => Err(wrong_variant("SignatureKey", other.variant_name())),
         }
     }
+}
+
+/// Reads a credential from a JSON string only; any other type is refused without
+/// echoing it (serde's "invalid type" message would print a numeric secret).
+#[cfg(feature = "serde")]
+fn secret_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SecretString, D::Error> {
+    struct SecretVisitor;
+
+    impl serde::de::Visitor<'_> for SecretVisitor {
+        type Value = SecretString;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a credential as a JSON string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretString, E> {
+            Ok(SecretString::from(v.to_owned()))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretString, E> {
+            Err(E::custom(
+                "a credential must be a JSON string, not a number",
+            ))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretString, E> {
+            Err(E::custom(
+                "a credential must be a JSON string, not a number",
+            ))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretString, E> {
+            Err(E::custom(
+                "a credential must be a JSON string, not a number",
+            ))
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretString, E> {
+            Err(E::custom(
+                "a credential must be a JSON string, not a boolean",
+            ))
+        }
+    }
+
+    deserializer.deserialize_any(SecretVisitor)
 }
 
 fn wrong_variant(expected: &str, got: &str) -> Report<VaultError> {

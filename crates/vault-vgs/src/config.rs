@@ -66,6 +66,7 @@ pub struct VgsConnectorBuilder {
     pub(crate) http_client: Option<reqwest::Client>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) token_store: Option<Arc<dyn TokenStore>>,
+    pub(crate) proxy: Option<String>,
 }
 
 impl fmt::Debug for VgsConnectorBuilder {
@@ -83,6 +84,7 @@ impl fmt::Debug for VgsConnectorBuilder {
             .field("card_number_format", &self.card_number_format)
             .field("timeouts", &self.timeouts)
             .field("retry", &self.retry)
+            .field("proxy", &self.proxy.as_ref().map(|_| "[configured]"))
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +108,7 @@ impl Default for VgsConnectorBuilder {
             http_client: None,
             clock: None,
             token_store: None,
+            proxy: None,
         }
     }
 }
@@ -215,6 +218,18 @@ impl VgsConnectorBuilder {
     /// monotonic clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// An HTTP(S) proxy for the `https` calls (e.g. a corporate egress proxy, or VGS's
+    /// forward proxy), as a URL; credentials may be given in it
+    /// (`http://user:pass@proxy:3128`). Calls are tunnelled with `CONNECT`, so TLS to
+    /// VGS stays end to end and no redirect is followed. Plain-`http` loopback
+    /// endpoints never go through it. Default: no proxy, and proxy environment
+    /// variables (`HTTPS_PROXY`, …) are ignored, so card data cannot be routed by a
+    /// variable set elsewhere.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
         self
     }
 

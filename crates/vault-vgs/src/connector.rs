@@ -70,18 +70,27 @@ impl VgsConnector {
         token_url: Option<Url>,
     ) -> Result<Self, Report<VaultError>> {
         let routes = Routes::new(builder.api, &endpoint, &vault_id, token_url)?;
+        let config_error =
+            |what: String| Report::new(VaultError::InvalidConfig).attach(Detail::new(what));
         let client = match builder.http_client.clone() {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(builder.timeouts.connect)
-                .tcp_nodelay(true)
-                .pool_idle_timeout(Duration::from_secs(60))
-                .build()
-                .map_err(|e| {
-                    Report::new(VaultError::InvalidConfig)
-                        .attach(Detail::new(format!("cannot build the HTTP client: {e}")))
-                })?,
+            None => {
+                let mut http = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(builder.timeouts.connect)
+                    .tcp_nodelay(true)
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .no_proxy();
+                if let Some(proxy) = &builder.proxy {
+                    // Only https targets are proxied (CONNECT tunnel, TLS end to end).
+                    let proxy = reqwest::Proxy::https(proxy.as_str()).map_err(|_| {
+                        config_error("the proxy is not a valid URL; give one like http://proxy.example.com:3128".to_owned())
+                    })?;
+                    http = http.proxy(proxy);
+                }
+                http.build()
+                    .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?
+            }
         };
         let authorizer = Authorizer::new(&builder, &routes, client.clone())?;
         Ok(VgsConnector {

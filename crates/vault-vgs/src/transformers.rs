@@ -724,4 +724,77 @@ mod tests {
         assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
+
+    mod properties {
+        //! Hostile responses: random bytes, truncated and mistyped JSON, huge strings.
+        //! Every parser returns a typed error and never repeats a value.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn valid_create_body() -> String {
+            r#"{"data":[{"value":"4111111111111111","aliases":[{"alias":"411111abcdef1111","format":"FPE_SIX_T_FOUR"}],"storage":"PERSISTENT"},{"aliases":[{"alias":"tok_m","format":"UUID"}]},{"aliases":[{"alias":"tok_y","format":"UUID"}]},{"aliases":[{"alias":"tok_c","format":"UUID"}],"storage":"VOLATILE"},{"aliases":[{"alias":"tok_h","format":"UUID"}]}]}"#.to_owned()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse_create_aliases(&bytes, &slots());
+                let _ = parse_reveal_one(&bytes);
+                let _ = parse_reveal_many(&bytes);
+                let err = error_from_response(500, None, None, &bytes, Operation::Aliases);
+                prop_assert_eq!(err.kind(), VaultError::Upstream);
+            }
+
+            #[test]
+            fn truncated_json_is_an_unexpected_response_without_values(cut in 0usize..400) {
+                let body = valid_create_body();
+                let cut = cut.min(body.len() - 1);
+                let err = parse_create_aliases(&body.as_bytes()[..cut], &slots()).expect_err("truncated");
+                prop_assert_eq!(err.kind(), VaultError::UnexpectedResponse);
+                let rendered = format!("{err:?}");
+                prop_assert!(!rendered.contains("4111111111111111"));
+            }
+
+            #[test]
+            fn mistyped_fields_are_refused(value in prop_oneof![Just("5"), Just("null"), Just("[]"), Just("{}"), Just("true")]) {
+                let body = format!(r#"{{"data":[{{"value":{value},"aliases":{value},"storage":{value}}}]}}"#);
+                prop_assert!(parse_create_aliases(body.as_bytes(), &slots()[..1]).is_err());
+                let body = format!(r#"{{"data":{{"a":{{"value":{value}}}}}}}"#);
+                let _ = parse_reveal_many(body.as_bytes());
+            }
+
+            #[test]
+            fn error_details_are_capped(len in 0usize..100_000) {
+                let body = format!(r#"{{"errors":[{{"status":400,"detail":"{}"}}]}}"#, "d".repeat(len));
+                let err = error_from_response(400, None, None, body.as_bytes(), Operation::Create);
+                prop_assert!(err.details().iter().all(|d| d.chars().count() <= vault_core::Detail::MAX_LEN + 1));
+            }
+        }
+
+        #[test]
+        fn a_huge_value_is_parsed_without_being_echoed() {
+            let huge = "9".repeat(1 << 20);
+            let body = format!(r#"{{"data":[{{"value":"{huge}"}}]}}"#);
+            let value = parse_reveal_one(body.as_bytes()).expect("a value");
+            assert_eq!(value.expose_secret().len(), 1 << 20);
+            let err = card_from_fields(FieldValues {
+                number: Some(value),
+                exp_month: Some(SecretString::from("01".to_owned())),
+                exp_year: Some(SecretString::from("2030".to_owned())),
+                ..FieldValues::default()
+            })
+            .expect_err("not a card number");
+            assert!(format!("{err:?}").len() < 4_096);
+        }
+
+        #[test]
+        fn non_utf8_bytes_are_refused() {
+            let body = b"{\"data\":[{\"value\":\"\xff\xfe\"}]}";
+            assert!(parse_reveal_one(body).is_err());
+        }
+    }
 }

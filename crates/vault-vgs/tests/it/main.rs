@@ -9,4 +9,6 @@ mod failure_modes;
 mod flows;
 mod logs;
 mod support;
+mod token_outage;
+mod transport;
 mod wire;
