@@ -5,7 +5,8 @@
 //!
 //! In-process, without a socket: `router(MockState::new(config))` and drive it with
 //! `tower::ServiceExt::oneshot`. Over loopback: `start(config).await?` binds
-//! `127.0.0.1:0` and returns a [`MockHandle`] with the base URL, the accepted
+//! `127.0.0.1:0` ([`start_on`] binds a given address, as `vaultctl mock serve` does)
+//! and returns a [`MockHandle`] with the base URL, the accepted
 //! credentials ([`MockHandle::config`]), [`MockHandle::stats`] and `stop`.
 //! [`MockConfig::demo`] has one vault and one client, see the `DEMO_*` constants.
 //!
@@ -79,7 +80,7 @@ pub use crate::config::{
 pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
 pub use crate::formats::AliasFormat;
 pub use crate::route::Route;
-pub use crate::server::{MockHandle, start, start_with_state};
+pub use crate::server::{MockHandle, start, start_on, start_with_state};
 pub use crate::state::MockState;
 pub use crate::stats::{RESET_KEY, Stats, VaultStats};
 pub use crate::store::{RecordView, Storage, VOLATILE_TTL};

@@ -39,13 +39,26 @@ impl ConnectionKiller {
 ///
 /// Must be called within a Tokio runtime; the mock runs until [`MockHandle::stop`]
 /// or until the handle is dropped.
+/// To bind a given address, use [`start_on`].
 pub async fn start(config: MockConfig) -> io::Result<MockHandle> {
     start_with_state(MockState::new(config)).await
 }
 
+/// Starts a mock for `config` on `addr`, e.g. `127.0.0.1:8080` (`vaultctl mock
+/// serve --addr`); port 0 picks a free port, and [`MockHandle::addr`] tells which.
+///
+/// The mock speaks plain HTTP with the configured credentials: bind it to loopback
+/// unless you know why not. Must be called within a Tokio runtime.
+pub async fn start_on(addr: SocketAddr, config: MockConfig) -> io::Result<MockHandle> {
+    serve(TcpListener::bind(addr).await?, MockState::new(config))
+}
+
 /// Starts serving an existing state (e.g. one a test also drives in-process).
 pub async fn start_with_state(state: MockState) -> io::Result<MockHandle> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    serve(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?, state)
+}
+
+fn serve(listener: TcpListener, state: MockState) -> io::Result<MockHandle> {
     let addr = listener.local_addr()?;
     let (shutdown, watch_shutdown) = watch::channel(false);
     let app = crate::router(state.clone());
@@ -112,7 +125,7 @@ pub struct MockHandle {
 }
 
 impl MockHandle {
-    /// The socket address (always on 127.0.0.1).
+    /// The socket address (127.0.0.1 unless started with [`start_on`]).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -200,5 +213,33 @@ impl std::fmt::Debug for MockHandle {
             .field("base_url", &self.base_url)
             .field("config", self.state.config())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn start_on_binds_the_given_address_and_reports_the_port() {
+        let mock = start_on((Ipv4Addr::LOCALHOST, 0).into(), MockConfig::demo())
+            .await
+            .unwrap();
+        assert!(mock.addr().ip().is_loopback());
+        assert_ne!(mock.addr().port(), 0);
+        assert_eq!(mock.base_url(), format!("http://{}", mock.addr()));
+        // Serving: the stats route answers over the socket.
+        let body = reqwest::get(format!("{}/_mock/stats", mock.base_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let stats: Stats = serde_json::from_str(&body).unwrap();
+        assert_eq!(stats.token_requests, 0);
+        // The same port cannot be bound twice while the mock runs.
+        let taken = start_on(mock.addr(), MockConfig::demo()).await;
+        assert!(taken.is_err());
+        mock.stop().await;
     }
 }

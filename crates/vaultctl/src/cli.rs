@@ -1,0 +1,325 @@
+//! The command line: every command and flag with its help text (clap derive). Names
+//! and flags are an interface: scripts rely on them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
+
+const ABOUT: &str = "vaultlink's command-line tool: a one-command demo, a mock VGS server, \
+and insert/retrieve/delete/check/import against a VGS vault";
+
+const CREDENTIALS_HELP: &str = "\
+Credentials (insert, retrieve, delete, check, import) come from the environment or from
+a --config TOML file, never from a flag (a flag would land the secret in shell history):
+  VGS_CLIENT_ID      OAuth client id (API v1: access-credentials username)
+  VGS_CLIENT_SECRET  its secret (API v1: password)
+  VGS_VAULT_ID       the vault id, tnt…
+  VGS_ENVIRONMENT    sandbox | live | live-eu-1
+  VGS_ENDPOINT       a custom base URL instead (https, or http to loopback, e.g. the
+                     URL `vaultctl mock serve` prints)
+  VGS_API            v2 (default) | v1
+The --config file has the same settings as keys: client_id, client_secret, vault_id,
+environment, endpoint, api. Settings the file leaves out are read from the environment.
+
+Card JSON (insert's stdin, each line of import, retrieve --reveal --json) uses
+Hyperswitch's field names: card_number, card_exp_month, card_exp_year, and optionally
+card_cvc and card_holder_name; any other field is refused.
+
+Exit codes: 0 success, 1 failure (one line on stderr with the cause and the fix),
+2 bad usage, 3 import finished but some lines failed.
+Logs: -v / -vv, or RUST_LOG (e.g. RUST_LOG=vault_vgs=debug); they never carry card
+data or secrets.";
+
+/// `vaultctl`: the parsed command line.
+#[derive(Debug, Parser)]
+#[command(name = "vaultctl", version, about = ABOUT, after_long_help = CREDENTIALS_HELP)]
+pub(crate) struct Cli {
+    /// More logs on stderr: -v debug, -vv trace for vaultlink's crates (RUST_LOG
+    /// overrides).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// See vaultlink work end to end against the embedded mock VGS: no account, no
+    /// network.
+    Demo(DemoArgs),
+    /// The mock VGS server (`vaultctl mock serve`).
+    #[command(subcommand)]
+    Mock(MockCommand),
+    /// Store one card, read as JSON from stdin; prints its aliases.
+    #[command(after_long_help = CREDENTIALS_HELP)]
+    Insert(InsertArgs),
+    /// Turn a card's aliases back into the card; masked unless --reveal.
+    #[command(long_about = RETRIEVE_ABOUT, after_long_help = CREDENTIALS_HELP)]
+    Retrieve(RetrieveArgs),
+    /// Delete a card's aliases from the vault.
+    #[command(long_about = DELETE_ABOUT, after_long_help = CREDENTIALS_HELP)]
+    Delete(DeleteArgs),
+    /// Fetch a token and call the vault once: reports whether the credentials, the
+    /// scope and the vault id work.
+    #[command(after_long_help = CREDENTIALS_HELP)]
+    Check(CheckArgs),
+    /// Bulk migration: store every card of a JSON-lines file, writing their aliases to
+    /// --out.
+    #[command(long_about = IMPORT_ABOUT, after_long_help = CREDENTIALS_HELP)]
+    Import(ImportArgs),
+    /// Benchmarks against the mock (reserved: arrives with the benchmarks issue).
+    Bench,
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output (errors then go to stdout as a
+    /// JSON document too).
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            Command::Demo(args) => args.json,
+            Command::Insert(args) => args.json,
+            Command::Retrieve(args) => args.json,
+            Command::Delete(args) => args.json,
+            Command::Check(args) => args.json,
+            Command::Import(args) => args.json,
+            Command::Mock(_) | Command::Bench => false,
+        }
+    }
+}
+
+/// `vaultctl demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Print one JSON document instead of the walk-through.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `vaultctl mock …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MockCommand {
+    /// Run the mock VGS in the foreground until Ctrl-C or SIGTERM. With no flags it
+    /// serves the demo vault and credentials. The first stdout line is exactly
+    /// `listening on http://ADDR`.
+    Serve(ServeArgs),
+}
+
+/// `vaultctl mock serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the first line says which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+    /// A vault the mock serves (repeatable). Default: tntdemo00001.
+    #[arg(long = "vault-id", value_name = "TNT…")]
+    pub(crate) vault_ids: Vec<String>,
+    /// OAuth client id accepted by the token endpoint (API v2). Default: demo-client.
+    #[arg(long, value_name = "ID", requires = "client_secret")]
+    pub(crate) client_id: Option<String>,
+    /// That client's secret (a mock credential, not a real one). Default: demo-secret.
+    #[arg(long, value_name = "S", requires = "client_id")]
+    pub(crate) client_secret: Option<String>,
+    /// API v1 access-credentials username, for the first vault. Default: demo-user.
+    #[arg(long, value_name = "U", requires = "password")]
+    pub(crate) username: Option<String>,
+    /// API v1 access-credentials password. Default: demo-password.
+    #[arg(long, value_name = "P", requires = "username")]
+    pub(crate) password: Option<String>,
+    /// Lifetime of issued access tokens, in seconds. Default: 300.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) token_ttl: Option<u64>,
+    /// Probability (0 to 1) of answering a request with 503.
+    #[arg(long = "fault-5xx", value_name = "P", default_value_t = 0.0)]
+    pub(crate) fault_5xx: f64,
+    /// Probability (0 to 1) of dropping a connection without an answer.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub(crate) fault_reset: f64,
+    /// Probability (0 to 1) of answering 429 with Retry-After.
+    #[arg(long = "fault-429", value_name = "P", default_value_t = 0.0)]
+    pub(crate) fault_429: f64,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) latency_ms: u64,
+}
+
+/// Where the vault credentials come from, for commands that talk to a vault.
+#[derive(Debug, Args)]
+pub(crate) struct VaultArgs {
+    /// Read the vault settings from this TOML file (keys: client_id, client_secret,
+    /// vault_id, environment, endpoint, api); missing keys come from VGS_*.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// `vaultctl insert`.
+#[derive(Debug, Args)]
+pub(crate) struct InsertArgs {
+    /// Print the aliases as one JSON document (the input of `retrieve --id`).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
+const RETRIEVE_ABOUT: &str = "\
+Turn a card's aliases back into the card. Give the aliases either as the JSON that
+`vaultctl insert --json` printed (or one line of `vaultctl import`'s output) with
+--id FILE (- for stdin), or as FIELD=ALIAS arguments naming which field each alias
+stores:
+  vaultctl retrieve card_number=4111… card_exp_month=tok_… card_exp_year=tok_… [card_cvc=tok_…] [card_holder_name=tok_…]
+(short names: number, month, year, cvc, holder; id=ALIAS for a record stored whole,
+in single-id mode). A bare alias is refused: the vault answers with a value, and
+without its field vaultctl could neither validate nor mask it.
+
+The card is printed masked (last four digits of the number, the expiry; no CVC, no
+holder name) unless --reveal is given. --reveal --json prints card JSON that
+`vaultctl insert` accepts. A CVC is kept volatile by the vault (one hour): after that
+the card comes back without it.";
+
+/// `vaultctl retrieve`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["aliases", "id"])))]
+pub(crate) struct RetrieveArgs {
+    /// The card's aliases as FIELD=ALIAS (see above).
+    #[arg(value_name = "FIELD=ALIAS")]
+    pub(crate) aliases: Vec<String>,
+    /// The card's aliases as JSON: the output of `insert --json` or one line of
+    /// `import`'s output; `-` reads stdin.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "aliases")]
+    pub(crate) id: Option<String>,
+    /// Print the card number, CVC and holder name in clear.
+    #[arg(long)]
+    pub(crate) reveal: bool,
+    /// Print the card as one JSON document (Hyperswitch's card field names).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
+const DELETE_ABOUT: &str = "\
+Delete a card's aliases from the vault. The aliases are given as for `retrieve`:
+--id FILE|- with the JSON of `insert --json`, or FIELD=ALIAS arguments. The card
+number, CVC and holder name are removed; expiry month and year records are kept,
+because the vault shares one record per value between all cards (they are not
+cardholder data on their own). Aliases already gone count as deleted.";
+
+/// `vaultctl delete`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["aliases", "id"])))]
+pub(crate) struct DeleteArgs {
+    /// The card's aliases as FIELD=ALIAS (see `vaultctl retrieve --help`).
+    #[arg(value_name = "FIELD=ALIAS")]
+    pub(crate) aliases: Vec<String>,
+    /// The card's aliases as JSON (the output of `insert --json`); `-` reads stdin.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "aliases")]
+    pub(crate) id: Option<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
+/// `vaultctl check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Print the findings as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
+const IMPORT_ABOUT: &str = "\
+Bulk migration: stream the cards of FILE (one card JSON object a line) into the vault
+through batched inserts, and append one line per stored card to --out:
+  {\"line\":N,\"card_number_last4\":\"1111\",\"aliases\":{…as insert --json…}}
+Memory stays flat whatever the file size. A bad line (invalid JSON, a card that fails
+validation, a value the vault refused) is reported on stderr with its line number and
+skipped; --strict stops at the first one instead. What was stored is always in --out,
+flushed after every batch. --resume skips the lines --out already lists (run again
+after an interruption or to retry failed lines). Cards refused for a passing reason
+(the vault's rate limit, a 5xx, a dropped connection) are sent again after the vault's
+Retry-After or a backoff, so a large import paces itself to the vault's limit.
+Credentials, vault id or scope that do not work stop the run at once: every line
+would fail the same way.
+A progress bar on a terminal, a plain progress line every few seconds otherwise, and a
+summary at the end (stored, failed, token fetches, elapsed). Exit code 3 when the run
+finished but some lines failed.";
+
+/// `vaultctl import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The cards: JSON lines, one card object a line (blank lines are skipped).
+    #[arg(value_name = "FILE.jsonl")]
+    pub(crate) file: PathBuf,
+    /// Where to append the aliases of stored cards (JSON lines).
+    #[arg(long, value_name = "aliases.jsonl")]
+    pub(crate) out: PathBuf,
+    /// Continue an earlier run: skip the lines already listed in --out, append the rest.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Stop at the first bad line (after saving what was stored).
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Cards per batched insert call (the connector packs 20 values a request).
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) batch: u32,
+    /// Print the summary as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn retrieve_needs_aliases_or_an_id_but_not_both() {
+        assert!(Cli::try_parse_from(["vaultctl", "retrieve"]).is_err());
+        assert!(Cli::try_parse_from(["vaultctl", "retrieve", "--id", "-", "number=x"]).is_err());
+        assert!(Cli::try_parse_from(["vaultctl", "retrieve", "--id", "-"]).is_ok());
+    }
+
+    #[test]
+    fn mock_credentials_come_in_pairs() {
+        assert!(Cli::try_parse_from(["vaultctl", "mock", "serve", "--client-id", "x"]).is_err());
+        let cli = Cli::try_parse_from([
+            "vaultctl",
+            "mock",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vault-id",
+            "tnta1",
+            "--vault-id",
+            "tntb2",
+        ])
+        .expect("parses");
+        let Command::Mock(MockCommand::Serve(args)) = cli.command else {
+            panic!("mock serve");
+        };
+        assert_eq!(args.vault_ids, ["tnta1", "tntb2"]);
+        assert_eq!(args.addr.port(), 0);
+    }
+}

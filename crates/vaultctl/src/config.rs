@@ -1,0 +1,336 @@
+//! Vault settings for the commands that talk to a vault: from a `--config` TOML file,
+//! then the `VGS_*` environment variables; never from flags. Builds the connector.
+
+use std::fmt;
+use std::path::Path;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use vault_core::Environment;
+use vault_vgs::{ApiGeneration, VgsConnector};
+
+use crate::output::Failure;
+
+/// The environment variables read, in the order of [`Settings`]' fields.
+pub(crate) const ENV_CLIENT_ID: &str = "VGS_CLIENT_ID";
+pub(crate) const ENV_CLIENT_SECRET: &str = "VGS_CLIENT_SECRET";
+pub(crate) const ENV_VAULT_ID: &str = "VGS_VAULT_ID";
+pub(crate) const ENV_ENVIRONMENT: &str = "VGS_ENVIRONMENT";
+pub(crate) const ENV_ENDPOINT: &str = "VGS_ENDPOINT";
+pub(crate) const ENV_API: &str = "VGS_API";
+
+/// The `--config` file. Unknown keys are refused so that a typo is not silently a
+/// missing setting.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    vault_id: Option<String>,
+    environment: Option<String>,
+    endpoint: Option<String>,
+    api: Option<String>,
+}
+
+/// Where the vault is: one of VGS's environments or a custom base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// VGS's hosts for an environment.
+    Environment(Environment),
+    /// A custom base URL (the mock, a proxy).
+    Endpoint(String),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Environment(env) => write!(f, "VGS {env}"),
+            Location::Endpoint(url) => f.write_str(url),
+        }
+    }
+}
+
+/// Resolved vault settings. `Debug` hides the secret.
+pub(crate) struct Settings {
+    /// OAuth client id (API v1: access-credentials username).
+    pub(crate) client_id: String,
+    /// Its secret (API v1: password).
+    client_secret: SecretString,
+    /// The vault id, `tnt…` (validated when the connector is built).
+    pub(crate) vault_id: String,
+    /// Where the vault is.
+    pub(crate) location: Location,
+    /// Which API generation to speak.
+    pub(crate) api: ApiGeneration,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &vault_core::REDACTED)
+            .field("vault_id", &self.vault_id)
+            .field("location", &self.location)
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads `--config` (if given) and fills what it leaves out from the process
+    /// environment.
+    pub(crate) fn load(config: Option<&Path>) -> Result<Self, Failure> {
+        Self::resolve(config, |name| std::env::var(name).ok())
+    }
+
+    /// [`Settings::load`] with the environment given as a lookup function (tests).
+    pub(crate) fn resolve(
+        config: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Failure> {
+        let file = match config {
+            Some(path) => read_config(path)?,
+            None => ConfigFile::default(),
+        };
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let from_file = config.is_some();
+        let missing = |key: &str, var: &str, what: &str, how: &str| {
+            let file_hint = if from_file {
+                format!(" or `{key}` in the --config file")
+            } else {
+                format!(" (or `{key}` in a --config file)")
+            };
+            Failure::new(format!(
+                "{var} is not set: vaultctl needs {what}. Fix: {how}{file_hint}"
+            ))
+        };
+
+        let client_id = file
+            .client_id
+            .or_else(|| env(ENV_CLIENT_ID))
+            .ok_or_else(|| {
+                missing(
+                    "client_id",
+                    ENV_CLIENT_ID,
+                    "the OAuth client id of a VGS service account",
+                    "export VGS_CLIENT_ID=AC…",
+                )
+            })?;
+        let client_secret = file
+            .client_secret
+            .or_else(|| env(ENV_CLIENT_SECRET).map(SecretString::from))
+            .ok_or_else(|| {
+                missing(
+                    "client_secret",
+                    ENV_CLIENT_SECRET,
+                    "the client secret",
+                    "set it without typing it on a command line: `read -rs VGS_CLIENT_SECRET && export VGS_CLIENT_SECRET`",
+                )
+            })?;
+        let vault_id = file.vault_id.or_else(|| env(ENV_VAULT_ID)).ok_or_else(|| {
+            missing(
+                "vault_id",
+                ENV_VAULT_ID,
+                "the vault id",
+                "export VGS_VAULT_ID=tnt… (shown in the VGS dashboard)",
+            )
+        })?;
+        let endpoint = file.endpoint.or_else(|| env(ENV_ENDPOINT));
+        let environment = file.environment.or_else(|| env(ENV_ENVIRONMENT));
+        let location = match (endpoint, environment) {
+            (Some(url), _) => Location::Endpoint(url.trim().to_owned()),
+            (None, Some(name)) => {
+                Location::Environment(name.trim().parse().map_err(|e| {
+                    Failure::new(format!("{e}. Fix: set {ENV_ENVIRONMENT} (or `environment`) to sandbox, live or live-eu-1"))
+                })?)
+            }
+            (None, None) => {
+                return Err(missing(
+                    "environment",
+                    ENV_ENVIRONMENT,
+                    "to know where the vault is",
+                    "export VGS_ENVIRONMENT=sandbox (or live, live-eu-1), or VGS_ENDPOINT=URL for a custom endpoint such as `vaultctl mock serve`",
+                ));
+            }
+        };
+        let api = match file.api.or_else(|| env(ENV_API)).as_deref().map(str::trim) {
+            None | Some("v2" | "V2" | "2") => ApiGeneration::V2,
+            Some("v1" | "V1" | "1") => ApiGeneration::V1,
+            Some(other) => {
+                return Err(Failure::new(format!(
+                    "API generation `{other}` is not known. Fix: set {ENV_API} (or `api`) to v2 or v1"
+                )));
+            }
+        };
+        Ok(Settings {
+            client_id: client_id.trim().to_owned(),
+            client_secret,
+            vault_id: vault_id.trim().to_owned(),
+            location,
+            api,
+        })
+    }
+
+    /// `v2` or `v1`.
+    pub(crate) fn api_name(&self) -> &'static str {
+        match self.api {
+            ApiGeneration::V1 => "v1",
+            ApiGeneration::V2 => "v2",
+        }
+    }
+
+    /// One line saying which vault, where, as whom: never the secret.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "vault {} at {} (API {}, client {})",
+            self.vault_id,
+            self.location,
+            self.api_name(),
+            self.client_id
+        )
+    }
+
+    /// Builds the connector. Makes no request.
+    pub(crate) fn connector(&self) -> Result<VgsConnector, Failure> {
+        let builder = VgsConnector::builder()
+            .credentials(self.client_id.clone(), self.client_secret.clone())
+            .vault_id(self.vault_id.clone())
+            .api(self.api);
+        let builder = match &self.location {
+            Location::Environment(env) => builder.environment(*env),
+            Location::Endpoint(url) => builder.endpoint(url.clone()),
+        };
+        builder
+            .build()
+            .map_err(|report| Failure::vault("the vault settings are not usable", &report))
+    }
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(format!(
+            "cannot read the config file {}: {e}. Fix: check the path and its permissions",
+            path.display()
+        ))
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        // Not `e.to_string()`: toml quotes the offending source line, which may hold
+        // the client secret. The message and the line number are enough.
+        // A span starting at 0 is the whole document (e.g. an unknown key): no line.
+        let line = e
+            .span()
+            .filter(|span| span.start > 0)
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let at = line.map(|n| format!(" (line {n})")).unwrap_or_default();
+        Failure::new(format!(
+            "the config file {} is not valid{at}: {}. Fix: use TOML with the keys client_id, client_secret, vault_id, environment or endpoint, and api",
+            path.display(),
+            e.message().trim_end()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const FULL: [(&str, &str); 4] = [
+        (ENV_CLIENT_ID, "ACclient"),
+        (ENV_CLIENT_SECRET, "env-secret-Zq81"),
+        (ENV_VAULT_ID, "tntabc123"),
+        (ENV_ENVIRONMENT, "sandbox"),
+    ];
+
+    #[test]
+    fn settings_come_from_the_environment() {
+        let settings = Settings::resolve(None, env(&FULL)).expect("complete");
+        assert_eq!(settings.client_id, "ACclient");
+        assert_eq!(settings.vault_id, "tntabc123");
+        assert_eq!(
+            settings.location,
+            Location::Environment(Environment::Sandbox)
+        );
+        assert_eq!(settings.api, ApiGeneration::V2);
+        let debug = format!("{settings:?} {}", settings.describe());
+        assert!(!debug.contains("env-secret-Zq81"), "{debug}");
+        settings.connector().expect("builds");
+    }
+
+    #[test]
+    fn a_missing_secret_says_how_to_set_it_without_shell_history() {
+        let err = Settings::resolve(None, env(&FULL[..1])).expect_err("no secret");
+        assert!(
+            err.message.starts_with("VGS_CLIENT_SECRET is not set"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("read -rs"), "{}", err.message);
+    }
+
+    #[test]
+    fn endpoint_wins_over_environment_and_bad_values_are_named() {
+        let mut pairs = FULL.to_vec();
+        pairs.push((ENV_ENDPOINT, "http://127.0.0.1:9"));
+        let settings = Settings::resolve(None, env(&pairs)).expect("complete");
+        assert_eq!(
+            settings.location,
+            Location::Endpoint("http://127.0.0.1:9".into())
+        );
+
+        let mut pairs = FULL.to_vec();
+        pairs[3] = (ENV_ENVIRONMENT, "prod");
+        let err = Settings::resolve(None, env(&pairs)).expect_err("bad env");
+        assert!(err.message.contains("live-eu-1"), "{}", err.message);
+
+        let mut pairs = FULL.to_vec();
+        pairs.push((ENV_API, "v3"));
+        let err = Settings::resolve(None, env(&pairs)).expect_err("bad api");
+        assert!(err.message.contains("v3"), "{}", err.message);
+    }
+
+    #[test]
+    fn config_file_settings_win_and_the_environment_fills_gaps() {
+        let dir = std::env::temp_dir().join(format!("vaultctl-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("vault.toml");
+        std::fs::write(
+            &path,
+            "client_id = \"file-client\"\nclient_secret = \"file-secret\"\nvault_id = \"tntfile1\"\napi = \"v1\"\n",
+        )
+        .expect("write");
+        let settings = Settings::resolve(Some(&path), env(&FULL)).expect("complete");
+        assert_eq!(settings.client_id, "file-client");
+        assert_eq!(settings.vault_id, "tntfile1");
+        assert_eq!(settings.api, ApiGeneration::V1);
+        assert_eq!(
+            settings.location,
+            Location::Environment(Environment::Sandbox)
+        );
+
+        // A typo'd key is refused, and the error never quotes the file's lines.
+        std::fs::write(&path, "client_secret = \"file-secret\"\nvault = 1\n").expect("write");
+        let err = Settings::resolve(Some(&path), env(&FULL)).expect_err("unknown key");
+        assert!(
+            err.message.contains("unknown field `vault`"),
+            "{}",
+            err.message
+        );
+
+        assert!(!err.message.contains("file-secret"), "{}", err.message);
+
+        std::fs::write(&path, "client_secret = \"file-secret\n").expect("write");
+        let err = Settings::resolve(Some(&path), env(&FULL)).expect_err("bad toml");
+        assert!(!err.message.contains("file-secret"), "{}", err.message);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,228 @@
+//! `vaultctl mock serve`: the mock VGS in the foreground on a given address, until
+//! Ctrl-C or SIGTERM. The first stdout line is exactly `listening on http://ADDR`.
+
+use std::time::Duration;
+
+use vault_core::VaultId;
+use vgs_mock::{
+    ALIAS_SCOPES, BasicCredentials, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_V1_PASSWORD,
+    DEMO_V1_USERNAME, DEMO_VAULT_ID, FaultConfig, MockConfig, TOKEN_PATH, VaultConfig,
+};
+
+use crate::cli::ServeArgs;
+use crate::output::{Failure, say};
+
+/// Builds the mock's configuration from the flags; the demo's where none are given.
+pub(crate) fn mock_config(args: &ServeArgs) -> Result<MockConfig, Failure> {
+    let vault_ids: Vec<String> = if args.vault_ids.is_empty() {
+        vec![DEMO_VAULT_ID.to_owned()]
+    } else {
+        args.vault_ids.clone()
+    };
+    for id in &vault_ids {
+        VaultId::new(id).map_err(|e| {
+            Failure::new(format!("--vault-id: {e}. Fix: give ids like tntabc12345"))
+        })?;
+    }
+    let username = args.username.as_deref().unwrap_or(DEMO_V1_USERNAME);
+    let password = args.password.as_deref().unwrap_or(DEMO_V1_PASSWORD);
+    let mut config = MockConfig::new();
+    for (i, id) in vault_ids.iter().enumerate() {
+        let mut vault = VaultConfig::new(id);
+        // v1 access credentials identify one vault: they go to the first one.
+        if i == 0 {
+            vault = vault.with_v1_credentials(BasicCredentials::new(username, password));
+        }
+        config.vaults.push(vault);
+    }
+    config = config.with_client(
+        args.client_id.as_deref().unwrap_or(DEMO_CLIENT_ID),
+        args.client_secret.as_deref().unwrap_or(DEMO_CLIENT_SECRET),
+        &ALIAS_SCOPES,
+    );
+    if let Some(ttl) = args.token_ttl {
+        if ttl == 0 {
+            return Err(Failure::new(
+                "--token-ttl must be at least 1 second. Fix: give a lifetime in seconds, e.g. --token-ttl 60",
+            ));
+        }
+        config = config.with_token_lifetime(Duration::from_secs(ttl));
+    }
+    let faults = FaultConfig {
+        p_5xx: args.fault_5xx,
+        p_reset: args.fault_reset,
+        p_429: args.fault_429,
+        latency_ms: args.latency_ms,
+        ..FaultConfig::default()
+    };
+    faults.validate().map_err(|why| {
+        Failure::new(format!(
+            "fault settings are not valid: {why}. Fix: give probabilities between 0 and 1, e.g. --fault-5xx 0.05"
+        ))
+    })?;
+    Ok(config.with_faults(faults))
+}
+
+/// Runs the mock until Ctrl-C or SIGTERM, then stops it and returns.
+pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let config = mock_config(&args)?;
+    // Listen for the signals before saying we listen: a script may send SIGTERM as
+    // soon as it has read the first line.
+    let shutdown = shutdown_signal()?;
+    let mock = vgs_mock::start_on(args.addr, config).await.map_err(|e| {
+        Failure::new(format!(
+            "cannot listen on {}: {e}. Fix: choose a free port, e.g. --addr 127.0.0.1:0",
+            args.addr
+        ))
+    })?;
+    let base = mock.base_url().to_owned();
+    // Scripts read this first line to learn the port: nothing may come before it.
+    say!("listening on {base}");
+    let config = mock.config();
+    let first_vault = config.vaults.first().map_or("", |v| v.id.as_str());
+    let vaults: Vec<&str> = config.vaults.iter().map(|v| v.id.as_str()).collect();
+    say!("vaults:            {}", vaults.join(", "));
+    for client in &config.clients {
+        say!(
+            "API v2 client:     {} / {} (scopes {})",
+            client.id,
+            client.secret,
+            client.scopes.join(" ")
+        );
+    }
+    for vault in &config.vaults {
+        for creds in &vault.v1_credentials {
+            say!(
+                "API v1 access:     {} / {} (vault {})",
+                creds.username,
+                creds.password,
+                vault.id
+            );
+        }
+    }
+    let faults = &config.faults;
+    say!(
+        "token lifetime:    {} s; rate limit {}; faults: 5xx {}, reset {}, 429 {}, latency {} ms",
+        config.token_lifetime.as_secs(),
+        config
+            .rate_limit_per_minute
+            .map_or("none".to_owned(), |n| format!(
+                "{n} requests/minute per vault"
+            )),
+        faults.p_5xx,
+        faults.p_reset,
+        faults.p_429,
+        faults.latency_ms
+    );
+    say!("routes:");
+    say!(
+        "  POST            {base}{TOKEN_PATH}  (OAuth client_credentials; client id and secret as HTTP Basic)"
+    );
+    say!("  POST, GET       {base}/v2/{{vault}}/aliases           (API v2, Bearer token)");
+    say!("  GET, PUT, DEL   {base}/v2/{{vault}}/aliases/{{alias}}");
+    say!(
+        "  POST, GET       {base}/aliases                      (API v1, HTTP Basic access credentials)"
+    );
+    say!("  GET, PUT, DEL   {base}/aliases/{{alias}}");
+    say!("  GET             {base}/_mock/stats                  (token and API request counters)");
+    if let Some(client) = config.clients.first() {
+        say!("use it:");
+        say!(
+            "  export VGS_ENDPOINT={base} VGS_VAULT_ID={first_vault} VGS_CLIENT_ID={} VGS_CLIENT_SECRET={}",
+            client.id,
+            client.secret
+        );
+        say!("  vaultctl check");
+    }
+    say!("Ctrl-C or SIGTERM stops it");
+
+    let signal = shutdown.await;
+    eprintln!("{signal}: stopping the mock");
+    mock.stop().await;
+    Ok(())
+}
+
+/// Installs the Ctrl-C (SIGINT) and, on Unix, SIGTERM handlers now; the returned
+/// future waits for either and says which.
+fn shutdown_signal() -> Result<impl Future<Output = &'static str>, Failure> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::new(format!("cannot handle SIGTERM: {e}")))?;
+    // `ctrl_c()` registers its handler on first poll: poll it once now.
+    let mut interrupt = Box::pin(tokio::signal::ctrl_c());
+    let _ = futures_util::FutureExt::now_or_never(&mut interrupt);
+    Ok(async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = interrupt => "interrupted",
+                _ = term.recv() => "terminated",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = interrupt.await;
+            "interrupted"
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command, MockCommand};
+
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        let mut argv = vec!["vaultctl", "mock", "serve"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Mock(MockCommand::Serve(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_flags_serve_the_demo_vault_and_credentials() {
+        let config = mock_config(&serve_args(&[])).expect("valid");
+        assert_eq!(config.vaults.len(), 1);
+        assert_eq!(config.vaults[0].id, DEMO_VAULT_ID);
+        assert_eq!(config.clients[0].id, DEMO_CLIENT_ID);
+        assert_eq!(config.faults, FaultConfig::default());
+    }
+
+    #[test]
+    fn flags_set_vaults_credentials_lifetime_and_faults() {
+        let config = mock_config(&serve_args(&[
+            "--vault-id",
+            "tntone1",
+            "--vault-id",
+            "tnttwo2",
+            "--client-id",
+            "cid",
+            "--client-secret",
+            "csecret",
+            "--token-ttl",
+            "60",
+            "--fault-5xx",
+            "0.1",
+            "--latency-ms",
+            "5",
+        ]))
+        .expect("valid");
+        assert_eq!(config.vaults.len(), 2);
+        assert_eq!(config.vaults[1].v1_credentials.len(), 0);
+        assert_eq!(config.clients[0].secret, "csecret");
+        assert_eq!(config.token_lifetime, Duration::from_secs(60));
+        assert_eq!(config.faults.p_5xx, 0.1);
+        assert_eq!(config.faults.latency_ms, 5);
+    }
+
+    #[test]
+    fn bad_vault_ids_and_probabilities_are_refused() {
+        assert!(mock_config(&serve_args(&["--vault-id", "vault1"])).is_err());
+        let err = mock_config(&serve_args(&["--fault-429", "2"])).expect_err("p > 1");
+        assert!(err.message.contains("between 0 and 1"), "{}", err.message);
+    }
+}

@@ -1,0 +1,537 @@
+//! The operator's single-card commands against a vault: `insert` (card JSON on
+//! stdin), `retrieve` and `delete` (by `--id` JSON or `FIELD=ALIAS`), and `check`.
+
+use std::io::{IsTerminal, Read};
+
+use serde_json::{Value, json};
+use vault_core::{
+    Alias, AliasFormat, Card, CardField, ConnectorVaultId, DeleteRequest, ExternalVault,
+    FieldAlias, FieldAliases, InsertRequest, REDACTED, ReportExt, RetrieveRequest, RevealedCard,
+    Storage, VaultError,
+};
+use vault_vgs::ApiGeneration;
+
+use crate::cli::{CheckArgs, DeleteArgs, InsertArgs, RetrieveArgs};
+use crate::config::Settings;
+use crate::output::{
+    Failure, alias_table, card_label, id_json, kind_name, masked_card_json, print_json, say,
+    thousands,
+};
+
+/// The largest card JSON read from stdin, and the largest `--id` document.
+const MAX_INPUT_BYTES: u64 = 64 * 1024;
+
+/// The fields a card JSON may have, for error messages.
+pub(crate) const CARD_FIELDS_HELP: &str = "one JSON object with card_number, card_exp_month and card_exp_year, and optionally card_cvc and card_holder_name";
+
+/// `vaultctl insert`: one card from stdin into the vault; prints its aliases.
+pub(crate) async fn insert(args: InsertArgs) -> Result<(), Failure> {
+    let settings = Settings::load(args.vault.config.as_deref())?;
+    let connector = settings.connector()?;
+    if std::io::stdin().is_terminal() {
+        eprintln!("reading card JSON from stdin (end with Ctrl-D)…");
+    }
+    let input = read_limited(std::io::stdin(), "stdin")?;
+    let card = card_from_json(&input).map_err(|why| {
+        Failure::new(format!(
+            "stdin is not valid card JSON: {why}. Fix: give {CARD_FIELDS_HELP}"
+        ))
+    })?;
+    let label = card_label(&card);
+    let stored = connector
+        .insert(InsertRequest::card(card))
+        .await
+        .map_err(|report| Failure::vault("insert failed", &report))?;
+    let id = stored.connector_vault_id;
+    if args.json {
+        print_json(&id_json(&id));
+    } else {
+        say!("stored card {label} in {}", settings.describe());
+        say!("{}", alias_table(&id, "  ").trim_end());
+        say!(
+            "keep these aliases instead of the card; `vaultctl insert --json` prints them as JSON for `vaultctl retrieve --id -`"
+        );
+    }
+    Ok(())
+}
+
+/// Parses one card JSON object (Hyperswitch's field names, validated). The reason
+/// for a refusal never quotes card data: the input must be an object (serde would
+/// quote a bare string), and any run of 12 or more digits is hidden.
+pub(crate) fn card_from_json(input: &[u8]) -> Result<Card, String> {
+    let first = input.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(match first {
+            None => "it is empty".to_owned(),
+            Some(_) => "it is not a JSON object".to_owned(),
+        });
+    }
+    serde_json::from_slice(input).map_err(|e| scrub_digits(&e.to_string()))
+}
+
+/// Replaces every run of 12 or more digits (ignoring spaces and dashes inside it)
+/// with `[digits hidden]`: a card number never reaches an error message.
+pub(crate) fn scrub_digits(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let mut end = i;
+            let mut digits = 0;
+            let mut last_digit = i;
+            while end < chars.len()
+                && (chars[end].is_ascii_digit() || matches!(chars[end], ' ' | '-'))
+            {
+                if chars[end].is_ascii_digit() {
+                    digits += 1;
+                    last_digit = end;
+                }
+                end += 1;
+            }
+            if digits >= 12 {
+                out.push_str("[digits hidden]");
+            } else {
+                out.extend(&chars[i..=last_digit]);
+            }
+            i = last_digit + 1;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `vaultctl retrieve`: the card behind a card's aliases, masked unless `--reveal`.
+pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
+    let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Retrieve)?;
+    let settings = Settings::load(args.vault.config.as_deref())?;
+    let connector = settings.connector()?;
+    let response = connector
+        .retrieve(RetrieveRequest::new(id))
+        .await
+        .map_err(|report| Failure::vault("retrieve failed", &report))?;
+    let Some(card) = response.card() else {
+        return Err(Failure::new(
+            "the vault returned a payment method that is not a card. Fix: use a vaultlink version that knows it",
+        ));
+    };
+    match (args.reveal, args.json) {
+        (true, true) => match serde_json::to_value(RevealedCard(card)) {
+            Ok(doc) => print_json(&doc),
+            Err(e) => return Err(Failure::new(format!("cannot render the card: {e}"))),
+        },
+        (true, false) => {
+            say!("{:<17} {}", "card_number", card.number.expose_secret());
+            say!("{:<17} {}", "card_exp_month", card.exp_month.two_digits());
+            say!("{:<17} {}", "card_exp_year", card.exp_year.get());
+            match &card.cvc {
+                Some(cvc) => say!("{:<17} {}", "card_cvc", cvc.expose_secret()),
+                None => say!(
+                    "{:<17} (none: not stored, or expired after one hour)",
+                    "card_cvc"
+                ),
+            }
+            if let Some(name) = &card.holder_name {
+                say!("{:<17} {}", "card_holder_name", name.expose_secret());
+            }
+        }
+        (false, true) => print_json(&masked_card_json(card)),
+        (false, false) => {
+            say!("{:<17} {}", "card_number", card.number.masked());
+            say!("{:<17} {}", "card_exp_month", card.exp_month.two_digits());
+            say!("{:<17} {}", "card_exp_year", card.exp_year.get());
+            match &card.cvc {
+                Some(_) => say!("{:<17} {REDACTED} (present; --reveal shows it)", "card_cvc"),
+                None => say!(
+                    "{:<17} (none: not stored, or expired after one hour)",
+                    "card_cvc"
+                ),
+            }
+            if card.holder_name.is_some() {
+                say!(
+                    "{:<17} {REDACTED} (present; --reveal shows it)",
+                    "card_holder_name"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `vaultctl delete`: removes what identifies the card; reports what was kept.
+pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
+    let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Delete)?;
+    let settings = Settings::load(args.vault.config.as_deref())?;
+    let connector = settings.connector()?;
+    let deleted = connector
+        .delete(DeleteRequest::new(id))
+        .await
+        .map_err(|report| Failure::vault("delete failed", &report))?;
+    let names = |aliases: &[Alias]| {
+        aliases
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    if args.json {
+        print_json(&json!({
+            "removed": names(&deleted.removed),
+            "already_gone": names(&deleted.already_gone),
+            "retained": names(&deleted.retained),
+        }));
+    } else {
+        say!("deleted from {}", settings.describe());
+        for alias in &deleted.removed {
+            say!("  removed       {alias}");
+        }
+        for alias in &deleted.already_gone {
+            say!("  already gone  {alias}");
+        }
+        for alias in &deleted.retained {
+            say!(
+                "  kept          {alias} (expiry record shared by every card with that value; not cardholder data)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `vaultctl check`: a token and one vault call; says what works and what does not.
+pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
+    let settings = Settings::load(args.vault.config.as_deref())?;
+    let connector = settings.connector()?;
+    if !args.json {
+        say!("checking {}", settings.describe());
+    }
+    let outcome = connector.check().await;
+    let fetches = connector.token_fetches();
+    let token_ok = fetches.is_some_and(|f| f.ok > 0);
+    let failed = outcome.as_ref().err().map(ReportExt::kind);
+    let v1 = settings.api == ApiGeneration::V1;
+
+    let (credentials, scope, vault) = match failed {
+        None => ("ok", "ok", "ok"),
+        Some(VaultError::InvalidCredentials) => ("failed", "not checked", "not checked"),
+        Some(VaultError::Forbidden) => ("ok", "failed", "not checked"),
+        Some(VaultError::VaultNotFound) => ("ok", "not checked", "failed"),
+        Some(_) if token_ok => ("ok", "not checked", "not reached"),
+        Some(_) => ("not checked", "not checked", "not reached"),
+    };
+    let credentials_note = match (credentials, v1) {
+        ("ok", false) => format!("a token was issued to client {}", settings.client_id),
+        ("ok", true) => format!(
+            "the vault accepted the access credentials of {}",
+            settings.client_id
+        ),
+        ("failed", _) => format!("client {} or its secret was refused", settings.client_id),
+        _ => String::new(),
+    };
+    let scope_note = match scope {
+        "ok" => "the vault answered a reveal (aliases:read)".to_owned(),
+        "failed" => "the service account lacks a scope".to_owned(),
+        _ => String::new(),
+    };
+    let vault_note = match vault {
+        "ok" => format!("{} exists at {}", settings.vault_id, settings.location),
+        "failed" => format!("{} is unknown at {}", settings.vault_id, settings.location),
+        "not reached" => format!("{} did not answer", settings.location),
+        _ => String::new(),
+    };
+    let findings = json!({
+        "vault_id": settings.vault_id,
+        "location": settings.location.to_string(),
+        "api": settings.api_name(),
+        "client_id": settings.client_id,
+        "credentials": credentials,
+        "scope": scope,
+        "vault": vault,
+        "token_fetches": fetches.map(|f| f.total()),
+        "rate_limit_remaining": connector.rate_limit_remaining(),
+    });
+    if args.json {
+        if outcome.is_ok() {
+            print_json(&findings);
+        }
+    } else {
+        for (what, state, note) in [
+            ("credentials", credentials, credentials_note),
+            ("scope", scope, scope_note),
+            ("vault", vault, vault_note),
+        ] {
+            say!("{}", format!("  {what:<12} {state:<12} {note}").trim_end());
+        }
+        if let Some(remaining) = connector.rate_limit_remaining() {
+            say!(
+                "  {:<12} {} requests left this minute",
+                "rate limit",
+                thousands(remaining)
+            );
+        }
+    }
+    match outcome {
+        Ok(()) => {
+            if !args.json {
+                say!("all good: this vault and these credentials work");
+            }
+            Ok(())
+        }
+        Err(report) => Err(Failure::vault(
+            &format!("check failed ({})", kind_name(report.kind())),
+            &report,
+        )
+        .with_extra("check", findings)),
+    }
+}
+
+/// What the aliases are for: retrieve needs a whole card, delete takes any part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `vaultctl retrieve`.
+    Retrieve,
+    /// `vaultctl delete`.
+    Delete,
+}
+
+/// The card's aliases from `--id FILE|-` or from `FIELD=ALIAS` arguments.
+pub(crate) fn load_id(
+    id: Option<&str>,
+    aliases: &[String],
+    purpose: Purpose,
+) -> Result<ConnectorVaultId, Failure> {
+    match id {
+        Some("-") => parse_id_json(&read_limited(std::io::stdin(), "stdin")?, "stdin"),
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|e| {
+                Failure::new(format!("cannot read --id {path}: {e}. Fix: check the path"))
+            })?;
+            parse_id_json(&read_limited(file, path)?, path)
+        }
+        None => id_from_arguments(aliases, purpose),
+    }
+}
+
+/// Parses what `insert --json` printed, or one line of `import`'s output (whose
+/// `aliases` field holds the same).
+pub(crate) fn parse_id_json(input: &[u8], source: &str) -> Result<ConnectorVaultId, Failure> {
+    let fix = "Fix: pass the JSON `vaultctl insert --json` printed, or one line of `vaultctl import`'s --out file";
+    let mut doc: Value = serde_json::from_slice(input)
+        .map_err(|e| Failure::new(format!("{source} is not JSON: {e}. {fix}")))?;
+    if doc.get("type").is_none() {
+        if let Some(aliases) = doc.get_mut("aliases") {
+            doc = aliases.take();
+        }
+    }
+    serde_json::from_value(doc).map_err(|e| {
+        Failure::new(format!(
+            "{source} does not hold a card's aliases: {e}. {fix}"
+        ))
+    })
+}
+
+/// Builds the id from `FIELD=ALIAS` arguments.
+fn id_from_arguments(arguments: &[String], purpose: Purpose) -> Result<ConnectorVaultId, Failure> {
+    let usage = "Fix: name each alias's field, e.g. card_number=ALIAS card_exp_month=ALIAS card_exp_year=ALIAS [card_cvc=ALIAS] [card_holder_name=ALIAS], or pass `--id FILE` with the JSON `vaultctl insert --json` printed";
+    let mut fields = FieldAliases::new();
+    let mut whole: Option<Alias> = None;
+    for argument in arguments {
+        let Some((name, alias)) = argument.split_once('=') else {
+            return Err(Failure::new(format!(
+                "`{}` does not say which card field it is. {usage}",
+                short(argument)
+            )));
+        };
+        let alias = Alias::new(alias.trim()).map_err(|e| Failure::new(format!("{e}. {usage}")))?;
+        let field = match name.trim() {
+            "id" => {
+                if whole.replace(alias).is_some() {
+                    return Err(Failure::new(format!("id= is given twice. {usage}")));
+                }
+                continue;
+            }
+            "card_number" | "number" => CardField::CardNumber,
+            "card_exp_month" | "month" | "exp_month" => CardField::CardExpMonth,
+            "card_exp_year" | "year" | "exp_year" => CardField::CardExpYear,
+            "card_cvc" | "cvc" => CardField::CardCvc,
+            "card_holder_name" | "holder" | "holder_name" => CardField::CardHolderName,
+            other => {
+                return Err(Failure::new(format!(
+                    "`{}` is not a card field. {usage}",
+                    short(other)
+                )));
+            }
+        };
+        // The format is not needed to retrieve or delete; the storage is: a CVC is
+        // always kept volatile, everything else persistent.
+        let storage = if field == CardField::CardCvc {
+            Storage::Volatile
+        } else {
+            Storage::Persistent
+        };
+        let entry = FieldAlias {
+            alias,
+            format: AliasFormat::Uuid,
+            storage,
+        };
+        if fields.insert(field, entry).is_some() {
+            return Err(Failure::new(format!("{field} is given twice. {usage}")));
+        }
+    }
+    if let Some(id) = whole {
+        let cvc = fields.remove(&CardField::CardCvc).map(|f| f.alias);
+        if let Some(field) = fields.keys().next() {
+            return Err(Failure::new(format!(
+                "id= (a card stored whole) cannot be combined with {field}=; only card_cvc= can. {usage}"
+            )));
+        }
+        return Ok(ConnectorVaultId::Single { id, cvc });
+    }
+    if purpose == Purpose::Retrieve {
+        for required in [
+            CardField::CardNumber,
+            CardField::CardExpMonth,
+            CardField::CardExpYear,
+        ] {
+            if !fields.contains_key(&required) {
+                return Err(Failure::new(format!(
+                    "retrieve needs the alias of {required} to rebuild the card. {usage}"
+                )));
+            }
+        }
+    }
+    if fields.is_empty() {
+        return Err(Failure::new(format!("no aliases given. {usage}")));
+    }
+    Ok(ConnectorVaultId::Multi(fields))
+}
+
+/// At most 40 characters of user input, for quoting it in an error; a long run of
+/// digits (possibly a card number typed in the wrong place) is not quoted at all.
+fn short(input: &str) -> String {
+    let digits = input.chars().filter(char::is_ascii_digit).count();
+    if digits >= 12 {
+        return "(an argument with 12 or more digits)".to_owned();
+    }
+    input.chars().take(40).collect()
+}
+
+/// Reads at most [`MAX_INPUT_BYTES`].
+fn read_limited(reader: impl Read, source: &str) -> Result<Vec<u8>, Failure> {
+    let mut input = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut input)
+        .map_err(|e| Failure::new(format!("cannot read {source}: {e}")))?;
+    if input.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Failure::new(format!(
+            "{source} is larger than {} KiB. Fix: give one JSON document",
+            MAX_INPUT_BYTES / 1024
+        )));
+    }
+    Ok(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn card_errors_never_quote_card_numbers() {
+        let err = card_from_json(br#""4111111111111111""#).expect_err("not an object");
+        assert_eq!(err, "it is not a JSON object");
+        let err = card_from_json(br#"{"4111 1111 1111 1111": 1}"#).expect_err("unknown key");
+        assert!(err.contains("unknown field `[digits hidden]`"), "{err}");
+        let err = card_from_json(
+            br#"{"card_number":"4111111111111112","card_exp_month":"04","card_exp_year":"2030"}"#,
+        )
+        .expect_err("luhn");
+        assert!(err.contains("Luhn"), "{err}");
+        assert_eq!(
+            scrub_digits("line 17, column 12 of 2030"),
+            "line 17, column 12 of 2030"
+        );
+        assert_eq!(
+            scrub_digits("a 4111-1111-1111-1111 b"),
+            "a [digits hidden] b"
+        );
+        card_from_json(
+            br#" {"card_number":"4111111111111111","card_exp_month":4,"card_exp_year":30}"#,
+        )
+        .expect("valid");
+    }
+
+    #[test]
+    fn field_aliases_build_a_per_field_id_with_a_volatile_cvc() {
+        let id = id_from_arguments(
+            &args(&[
+                "card_number=4111110000001111",
+                "month=tok_a",
+                "year=tok_b",
+                "cvc=tok_c",
+            ]),
+            Purpose::Retrieve,
+        )
+        .expect("valid");
+        let ConnectorVaultId::Multi(fields) = id else {
+            panic!("multi");
+        };
+        assert_eq!(fields.len(), 4);
+        assert_eq!(fields[&CardField::CardCvc].storage, Storage::Volatile);
+        assert_eq!(fields[&CardField::CardNumber].storage, Storage::Persistent);
+    }
+
+    #[test]
+    fn bare_or_incomplete_aliases_are_refused_with_the_fix() {
+        let err = id_from_arguments(&args(&["tok_a"]), Purpose::Retrieve).expect_err("bare");
+        assert!(
+            err.message.contains("does not say which card field"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("Fix:"));
+        let err =
+            id_from_arguments(&args(&["number=tok_a"]), Purpose::Retrieve).expect_err("partial");
+        assert!(err.message.contains("card_exp_month"), "{}", err.message);
+        // Delete takes any part of a card.
+        id_from_arguments(&args(&["number=tok_a"]), Purpose::Delete).expect("delete a part");
+        let err = id_from_arguments(&args(&["pan=4111111111111111"]), Purpose::Delete)
+            .expect_err("field");
+        assert!(!err.message.contains("4111111111111111"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_whole_record_id_takes_only_a_cvc_besides() {
+        let id = id_from_arguments(&args(&["id=tok_w", "cvc=tok_c"]), Purpose::Retrieve)
+            .expect("single");
+        assert!(matches!(id, ConnectorVaultId::Single { cvc: Some(_), .. }));
+        assert!(
+            id_from_arguments(&args(&["id=tok_w", "number=tok_n"]), Purpose::Retrieve).is_err()
+        );
+    }
+
+    #[test]
+    fn insert_json_and_import_lines_both_parse_as_ids() {
+        let id = id_from_arguments(
+            &args(&["number=tok_n", "month=tok_m", "year=tok_y"]),
+            Purpose::Retrieve,
+        )
+        .expect("id");
+        let printed = id_json(&id).to_string();
+        assert!(printed.contains("\"card_number\""), "{printed}");
+        assert_eq!(
+            parse_id_json(printed.as_bytes(), "t").expect("insert json"),
+            id
+        );
+        let line = format!(r#"{{"line":7,"card_number_last4":"1111","aliases":{printed}}}"#);
+        assert_eq!(
+            parse_id_json(line.as_bytes(), "t").expect("import line"),
+            id
+        );
+        assert!(parse_id_json(b"{\"line\":7}", "t").is_err());
+    }
+}

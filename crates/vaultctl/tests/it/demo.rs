@@ -1,0 +1,114 @@
+//! `vaultctl demo`: exits 0, shows aliases and last-four masks, and never prints a
+//! fixture card number, CVC or holder name, even with every log at trace.
+
+use serde_json::Value;
+
+use crate::support::{
+    FIXTURE_PANS, assert_no_card_number, assert_success, run, stderr, stdout, vaultctl,
+};
+
+/// The fixture's CVCs and holder names.
+const CVCS: [&str; 3] = ["123", "456", "7373"];
+const NAMES: [&str; 2] = ["Ada Lovelace", "Grace Hopper"];
+
+/// A CVC counts as printed when it appears as a value: quoted, after `=` or `:`, in
+/// parentheses, or on a `card_cvc` line. (A bare `123` inside a port number, a
+/// duration or a random alias is not a CVC.)
+fn assert_no_cvc(text: &str) {
+    for cvc in CVCS {
+        for leak in [
+            format!("\"{cvc}\""),
+            format!("'{cvc}'"),
+            format!("({cvc})"),
+            format!("cvc={cvc}"),
+            format!("cvc: {cvc}"),
+            format!("Cvc({cvc}"),
+        ] {
+            assert!(!text.contains(&leak), "CVC printed as {leak} in:\n{text}");
+        }
+        for line in text.lines().filter(|l| l.contains("card_cvc")) {
+            let words: Vec<&str> = line.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+            assert!(
+                !words.contains(&cvc),
+                "CVC {cvc} on a card_cvc line: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn demo_shows_aliases_and_masks_but_never_a_card_number_or_cvc_even_at_trace() {
+    let output = run(vaultctl().arg("demo").env("RUST_LOG", "trace"), "");
+    assert_success(&output);
+    let out = stdout(&output);
+    let all = format!("{out}\n{}", stderr(&output));
+    assert!(all.len() > out.len() + 1_000, "trace logs were written too");
+
+    for mask in [
+        "************1111",
+        "************4444",
+        "***********0005",
+        "************1117",
+    ] {
+        assert!(out.contains(mask), "{mask} missing:\n{out}");
+    }
+    assert!(out.contains("tok_sandbox_"), "aliases in full:\n{out}");
+    assert!(out.contains("VOLATILE"), "{out}");
+    for kind in ["InvalidCredentials", "VaultNotFound", "AliasNotFound"] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("-> {kind}: ")))
+            .unwrap_or_else(|| panic!("{kind} line:\n{out}"));
+        assert!(line.contains("Fix: "), "{line}");
+    }
+    assert!(out.contains("4/4 cards round-trip"), "{out}");
+    assert!(out.contains("1 access token fetch served"), "{out}");
+    assert!(
+        !all.contains("panicked") && !all.contains("stack backtrace"),
+        "{all}"
+    );
+
+    assert_no_card_number(&all, &FIXTURE_PANS);
+    assert_no_cvc(&all);
+    for name in NAMES {
+        assert!(!all.contains(name), "holder name {name} printed");
+    }
+    assert!(
+        !all.contains("demo-secret"),
+        "the client secret is never printed"
+    );
+}
+
+#[test]
+fn demo_json_is_one_document_with_aliases_under_card_field_names() {
+    let output = run(vaultctl().args(["demo", "--json"]), "");
+    assert_success(&output);
+    let out = stdout(&output);
+    let doc: Value = serde_json::from_str(&out).expect("one JSON document");
+    let cards = doc["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 4);
+    for card in cards {
+        assert_eq!(card["round_trip"], true);
+        assert_eq!(card["aliases"]["type"], "multi");
+        assert!(
+            card["aliases"]["card_number"]["alias"].is_string(),
+            "{card}"
+        );
+        assert_eq!(card["card_number_last4"].as_str().map(str::len), Some(4));
+    }
+    assert_eq!(cards[0]["aliases"]["card_cvc"]["storage"], "VOLATILE");
+    let kinds: Vec<&str> = doc["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["invalid_credentials", "vault_not_found", "alias_not_found"]
+    );
+    assert_eq!(doc["token_fetches"], 1);
+    assert_eq!(doc["retrieve_after_delete"], "alias_not_found");
+    assert_no_card_number(&out, &FIXTURE_PANS);
+    assert_no_cvc(&out);
+}

@@ -1,0 +1,11 @@
+//! vaultctl's process tests: the real binary, run as a user or a script would, against
+//! `vaultctl mock serve` in a separate process on loopback. One test binary, one
+//! module per command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod demo;
+mod import;
+mod mock_serve;
+mod ops;
+mod support;
