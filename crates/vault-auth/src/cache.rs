@@ -367,7 +367,7 @@ impl TokenCache {
             }
         };
         if let Err(report) = inner.store.remove_if(&inner.key, token).await {
-            tracing::warn!(key = %inner.key, kind = report.kind().code(), "token store remove failed");
+            tracing::debug!(key = %inner.key, kind = report.kind().code(), "token store remove failed");
         }
         if removed {
             tracing::info!(key = %inner.key, "access token invalidated after a vault rejected it");
@@ -572,7 +572,8 @@ impl Inner {
     }
 
     /// Gets a new token: from the store if another cache or process put a fresh one
-    /// there, otherwise from the source.
+    /// there, otherwise from the source, holding the store's fetch lock so that one
+    /// process fetches while the others wait for its token.
     async fn obtain(&self) -> Result<Arc<CachedToken>, Report<VaultError>> {
         let generation = self.source.generation();
         let current = self
@@ -580,39 +581,34 @@ impl Inner {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let generation_changed = current.as_ref().is_some_and(|c| c.generation != generation);
-        if !generation_changed
-            && let Some(token) = self.read_store(current.as_deref(), generation).await
-        {
+        // A token of an older generation in the store is no use: skip the store reads.
+        let read_store = current.as_ref().is_none_or(|c| c.generation == generation);
+        if read_store && let Some(token) = self.read_store(current.as_deref(), generation).await {
             return Ok(token);
         }
 
-        let lock = match self.store.try_lock(&self.key, self.fetch_timeout).await {
-            Ok(lock) => lock,
-            Err(report) => {
-                tracing::warn!(
-                    kind = report.kind().code(),
-                    "token store lock failed; fetching"
-                );
-                Some(StoreLock::default())
-            }
-        };
-        let lock = match lock {
-            Some(lock) => Some(lock),
-            None => {
-                // Another process is fetching: wait for its token to appear.
-                let deadline = tokio::time::Instant::now() + self.fetch_timeout;
-                loop {
-                    tokio::time::sleep(LOCK_POLL).await;
-                    if let Some(token) = self.read_store(current.as_deref(), generation).await {
-                        return Ok(token);
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        break None;
-                    }
+        let mut lock = self.try_store_lock().await;
+        if lock.is_none() {
+            // Another process is fetching: wait for its token to appear, or for its
+            // lock to go (released without a token, or expired because it died) and
+            // take it over. Past the fetch timeout, fetch without the lock.
+            let deadline = tokio::time::Instant::now() + self.fetch_timeout;
+            while lock.is_none() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(LOCK_POLL).await;
+                if let Some(token) = self.read_store(current.as_deref(), generation).await {
+                    return Ok(token);
                 }
+                lock = self.try_store_lock().await;
             }
-        };
+        }
+        // The previous holder may have filed its token between our read and our lock.
+        if lock.is_some()
+            && read_store
+            && let Some(token) = self.read_store(current.as_deref(), generation).await
+        {
+            self.unlock_store(lock).await;
+            return Ok(token);
+        }
 
         let result = self.fetch(generation).await;
         if let Ok(token) = &result {
@@ -623,15 +619,34 @@ impl Inner {
                 remaining: token.expires_at.saturating_duration_since(self.clock.now()),
             };
             if let Err(report) = self.store.put(&self.key, stored).await {
-                tracing::warn!(kind = report.kind().code(), "token store write failed");
+                tracing::debug!(kind = report.kind().code(), "token store write failed");
             }
         }
+        self.unlock_store(lock).await;
+        result
+    }
+
+    /// The store's fetch lock: `None` while another holder has it. A store error
+    /// counts as granted (the cache then fetches on its own).
+    async fn try_store_lock(&self) -> Option<StoreLock> {
+        match self.store.try_lock(&self.key, self.fetch_timeout).await {
+            Ok(lock) => lock,
+            Err(report) => {
+                tracing::debug!(
+                    kind = report.kind().code(),
+                    "token store lock failed; fetching"
+                );
+                Some(StoreLock::default())
+            }
+        }
+    }
+
+    async fn unlock_store(&self, lock: Option<StoreLock>) {
         if let Some(lock) = lock
             && let Err(report) = self.store.unlock(&self.key, lock).await
         {
-            tracing::warn!(kind = report.kind().code(), "token store unlock failed");
+            tracing::debug!(kind = report.kind().code(), "token store unlock failed");
         }
-        result
     }
 
     async fn fetch(&self, generation: u64) -> Result<Arc<CachedToken>, Report<VaultError>> {
@@ -678,7 +693,7 @@ impl Inner {
         let stored = match self.store.get(&self.key).await {
             Ok(stored) => stored?,
             Err(report) => {
-                tracing::warn!(
+                tracing::debug!(
                     kind = report.kind().code(),
                     "token store read failed; fetching"
                 );

@@ -62,14 +62,18 @@ impl StoreLock {
 ///
 /// The cache reads the store only when it has no usable token of its own (or is
 /// refreshing), and writes it after every successful fetch, so a slow store never
-/// slows the hit path. Errors from a store are logged and otherwise ignored: the
-/// cache then fetches from the token source itself. A store must bound the time of
-/// its own calls.
+/// slows the hit path. Errors from a store are otherwise ignored: the cache then
+/// fetches from the token source itself, and logs each error only at `debug`, so a
+/// store that can fail (a network store) reports its own trouble, once per outage
+/// rather than once per call. A store must bound the time of its own calls.
 ///
 /// A store shared across processes should implement [`try_lock`](Self::try_lock)
-/// (e.g. Redis `SET key owner NX PX ttl`): the cache takes the lock before fetching,
-/// and while another process holds it, it re-reads the store for the token that
-/// process is fetching instead of fetching too.
+/// (e.g. Redis `SET key owner NX PX ttl`): the cache takes the lock before fetching
+/// and reads the store once more when it gets it (the previous holder may just have
+/// filed its token). While another process holds the lock, the cache re-reads the
+/// store every 50 ms for the token that process is fetching and tries the lock again,
+/// so it takes over as soon as the lock is released without a token or expires (a
+/// holder that died); past its fetch timeout it fetches without the lock.
 #[async_trait::async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// The token filed under `key`, if any is still valid.

@@ -476,3 +476,53 @@ async fn while_another_process_holds_the_store_lock_its_token_is_used() {
     assert_eq!(token.access_token().expose_secret(), "from-other-process");
     assert_eq!(cache.fetch_stats(), stats(0, 0));
 }
+
+/// A store as a second process sees it when the lock holder dies: the lock is
+/// refused twice (held elsewhere), then granted (expired); no token ever shows up.
+#[derive(Debug, Default)]
+struct HolderDies {
+    reads: AtomicU32,
+    lock_tries: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl TokenStore for HolderDies {
+    async fn get(&self, _: &CacheKey) -> Result<Option<StoredToken>, Report<VaultError>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(None)
+    }
+
+    async fn put(&self, _: &CacheKey, _: StoredToken) -> Result<(), Report<VaultError>> {
+        Ok(())
+    }
+
+    async fn remove_if(&self, _: &CacheKey, _: &AccessToken) -> Result<bool, Report<VaultError>> {
+        Ok(false)
+    }
+
+    async fn try_lock(
+        &self,
+        _: &CacheKey,
+        _: Duration,
+    ) -> Result<Option<StoreLock>, Report<VaultError>> {
+        let tries = self.lock_tries.fetch_add(1, Ordering::SeqCst);
+        Ok((tries >= 2).then(|| StoreLock::new("taken-over")))
+    }
+}
+
+#[tokio::test]
+async fn a_store_lock_whose_holder_died_is_taken_over_not_waited_out() {
+    let server = MockServer::start().await;
+    mount_tokens(&server, TokenSequence::new(300), 1).await;
+    let store = Arc::new(HolderDies::default());
+    let cache = TokenCache::builder(Arc::new(vgs_source(&server).build().unwrap()))
+        .store(store.clone())
+        .build();
+    let token = cache.get().await.unwrap();
+    assert_eq!(token.access_token().expose_secret(), "tok-1");
+    assert_eq!(cache.fetch_stats(), stats(1, 0));
+    // Lock refused, poll (read + lock) twice, granted, read once more, then fetch:
+    // long before the 15 s fetch timeout.
+    assert_eq!(store.lock_tries.load(Ordering::SeqCst), 3);
+    assert_eq!(store.reads.load(Ordering::SeqCst), 4);
+}
