@@ -153,6 +153,12 @@ pub(crate) struct VaultArgs {
     /// vault_id, environment, endpoint, api); missing keys come from VGS_*.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// Share access tokens with other processes through this Redis
+    /// (`redis://host:6379/0`, `rediss://…`); default VAULTLINK_TOKEN_STORE, else
+    /// tokens stay in this process. If Redis is unreachable, vaultctl warns once and
+    /// fetches its own token.
+    #[arg(long, value_name = "URL")]
+    pub(crate) token_store: Option<String>,
 }
 
 /// `vaultctl insert`.

@@ -3,12 +3,16 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use vault_core::Environment;
+use vault_auth::TokenStore;
+use vault_auth_redis::{RedisStoreOptions, RedisTokenStore};
+use vault_core::{Environment, ReportExt, VaultError};
 use vault_vgs::{ApiGeneration, VgsConnector};
 
+use crate::cli::VaultArgs;
 use crate::output::Failure;
 
 /// The environment variables read, in the order of [`Settings`]' fields.
@@ -18,6 +22,8 @@ pub(crate) const ENV_VAULT_ID: &str = "VGS_VAULT_ID";
 pub(crate) const ENV_ENVIRONMENT: &str = "VGS_ENVIRONMENT";
 pub(crate) const ENV_ENDPOINT: &str = "VGS_ENDPOINT";
 pub(crate) const ENV_API: &str = "VGS_API";
+/// The shared token store's URL, when `--token-store` is not given.
+pub(crate) const ENV_TOKEN_STORE: &str = "VAULTLINK_TOKEN_STORE";
 
 /// The `--config` file. Unknown keys are refused so that a typo is not silently a
 /// missing setting.
@@ -62,6 +68,8 @@ pub(crate) struct Settings {
     pub(crate) location: Location,
     /// Which API generation to speak.
     pub(crate) api: ApiGeneration,
+    /// A Redis URL to share tokens through (`--token-store` / VAULTLINK_TOKEN_STORE).
+    pub(crate) token_store: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -72,6 +80,10 @@ impl fmt::Debug for Settings {
             .field("vault_id", &self.vault_id)
             .field("location", &self.location)
             .field("api", &self.api)
+            .field(
+                "token_store",
+                &self.token_store.as_ref().map(|_| "[configured]"),
+            )
             .finish()
     }
 }
@@ -79,8 +91,14 @@ impl fmt::Debug for Settings {
 impl Settings {
     /// Reads `--config` (if given) and fills what it leaves out from the process
     /// environment.
-    pub(crate) fn load(config: Option<&Path>) -> Result<Self, Failure> {
-        Self::resolve(config, |name| std::env::var(name).ok())
+    pub(crate) fn load(args: &VaultArgs) -> Result<Self, Failure> {
+        let mut settings = Self::resolve(args.config.as_deref(), |name| std::env::var(name).ok())?;
+        settings.token_store = args
+            .token_store
+            .clone()
+            .or_else(|| std::env::var(ENV_TOKEN_STORE).ok())
+            .filter(|url| !url.trim().is_empty());
+        Ok(settings)
     }
 
     /// [`Settings::load`] with the environment given as a lookup function (tests).
@@ -168,6 +186,7 @@ impl Settings {
             vault_id: vault_id.trim().to_owned(),
             location,
             api,
+            token_store: None,
         })
     }
 
@@ -190,19 +209,45 @@ impl Settings {
         )
     }
 
-    /// Builds the connector. Makes no request.
-    pub(crate) fn connector(&self) -> Result<VgsConnector, Failure> {
+    /// Builds the connector. Makes no vault request; with a token store, connects to
+    /// Redis first (a bad URL is an error; an unreachable Redis is one warning, then
+    /// this process fetches its own tokens until Redis answers).
+    pub(crate) async fn connector(&self) -> Result<VgsConnector, Failure> {
         let builder = VgsConnector::builder()
             .credentials(self.client_id.clone(), self.client_secret.clone())
             .vault_id(self.vault_id.clone())
             .api(self.api);
-        let builder = match &self.location {
+        let mut builder = match &self.location {
             Location::Environment(env) => builder.environment(*env),
             Location::Endpoint(url) => builder.endpoint(url.clone()),
         };
+        if let Some(url) = &self.token_store {
+            builder = builder.token_store(token_store(url).await?);
+        }
         builder
             .build()
             .map_err(|report| Failure::vault("the vault settings are not usable", &report))
+    }
+}
+
+/// Connects the shared token store.
+async fn token_store(url: &str) -> Result<Arc<dyn TokenStore>, Failure> {
+    let options = RedisStoreOptions::new();
+    match RedisTokenStore::connect(url, options.clone()).await {
+        Ok(store) => Ok(store),
+        Err(report) if report.kind() == VaultError::InvalidConfig => Err(Failure::vault(
+            "the token store URL is not usable (give redis://host:6379/0 or rediss://…)",
+            &report,
+        )),
+        Err(report) => {
+            eprintln!(
+                "warning: the token store is unreachable ({}); fetching tokens in this process until it answers",
+                report.kind()
+            );
+            RedisTokenStore::connect_lazy(url, options)
+                .map(|store| store as Arc<dyn TokenStore>)
+                .map_err(|report| Failure::vault("the token store URL is not usable", &report))
+        }
     }
 }
 
@@ -251,8 +296,8 @@ mod tests {
         (ENV_ENVIRONMENT, "sandbox"),
     ];
 
-    #[test]
-    fn settings_come_from_the_environment() {
+    #[tokio::test]
+    async fn settings_come_from_the_environment() {
         let settings = Settings::resolve(None, env(&FULL)).expect("complete");
         assert_eq!(settings.client_id, "ACclient");
         assert_eq!(settings.vault_id, "tntabc123");
@@ -263,7 +308,7 @@ mod tests {
         assert_eq!(settings.api, ApiGeneration::V2);
         let debug = format!("{settings:?} {}", settings.describe());
         assert!(!debug.contains("env-secret-Zq81"), "{debug}");
-        settings.connector().expect("builds");
+        settings.connector().await.expect("builds");
     }
 
     #[test]

@@ -65,8 +65,8 @@ impl Tally {
 /// `vaultctl import FILE --out OUT`. Returns the exit code: 0 when every line was
 /// stored (or skipped), [`EXIT_PARTIAL`] when some failed.
 pub(crate) async fn import(args: ImportArgs) -> Result<u8, Failure> {
-    let settings = Settings::load(args.vault.config.as_deref())?;
-    let connector = settings.connector()?;
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.connector().await?;
     let input = File::open(&args.file).map_err(|e| {
         Failure::new(format!(
             "cannot read {}: {e}. Fix: check the path",

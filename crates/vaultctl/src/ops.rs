@@ -26,8 +26,8 @@ pub(crate) const CARD_FIELDS_HELP: &str = "one JSON object with card_number, car
 
 /// `vaultctl insert`: one card from stdin into the vault; prints its aliases.
 pub(crate) async fn insert(args: InsertArgs) -> Result<(), Failure> {
-    let settings = Settings::load(args.vault.config.as_deref())?;
-    let connector = settings.connector()?;
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.connector().await?;
     if std::io::stdin().is_terminal() {
         eprintln!("reading card JSON from stdin (end with Ctrl-D)…");
     }
@@ -106,8 +106,8 @@ pub(crate) fn scrub_digits(text: &str) -> String {
 /// `vaultctl retrieve`: the card behind a card's aliases, masked unless `--reveal`.
 pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Retrieve)?;
-    let settings = Settings::load(args.vault.config.as_deref())?;
-    let connector = settings.connector()?;
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.connector().await?;
     let response = connector
         .retrieve(RetrieveRequest::new(id))
         .await
@@ -163,8 +163,8 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
 /// `vaultctl delete`: removes what identifies the card; reports what was kept.
 pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Delete)?;
-    let settings = Settings::load(args.vault.config.as_deref())?;
-    let connector = settings.connector()?;
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.connector().await?;
     let deleted = connector
         .delete(DeleteRequest::new(id))
         .await
@@ -200,8 +200,8 @@ pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
 
 /// `vaultctl check`: a token and one vault call; says what works and what does not.
 pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
-    let settings = Settings::load(args.vault.config.as_deref())?;
-    let connector = settings.connector()?;
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.connector().await?;
     if !args.json {
         say!("checking {}", settings.describe());
     }

@@ -8,4 +8,5 @@ mod demo;
 mod import;
 mod mock_serve;
 mod ops;
+mod replicas;
 mod support;

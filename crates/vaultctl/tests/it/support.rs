@@ -222,3 +222,92 @@ fn test_pans_pass_luhn() {
         assert_eq!(test_pan(n).len(), 16);
     }
 }
+
+impl MockServer {
+    /// The mock's `GET /_mock/stats` document (a plain HTTP/1.1 request on loopback).
+    pub(crate) fn stats(&self) -> serde_json::Value {
+        use std::io::Read;
+        let addr = self.base_url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to the mock");
+        write!(
+            stream,
+            "GET /_mock/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON ({e}): {response}"))
+    }
+}
+
+/// A real `redis-server` from PATH on a free loopback port, without persistence,
+/// killed on drop; `None` (with the reason printed) where it is not installed, unless
+/// VAULTLINK_REQUIRE_REDIS=1 makes that a failure.
+pub(crate) struct Redis {
+    child: Child,
+    /// `redis://127.0.0.1:PORT/0`.
+    pub(crate) url: String,
+}
+
+impl Redis {
+    pub(crate) fn start(test: &str) -> Option<Redis> {
+        let found = std::env::var_os("PATH")
+            .map(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join("redis-server").is_file())
+            })
+            .unwrap_or(false);
+        if !found {
+            assert!(
+                std::env::var("VAULTLINK_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "redis-server is not on PATH but VAULTLINK_REQUIRE_REDIS=1 (install it: apt-get install -y redis-server)"
+            );
+            eprintln!(
+                "SKIPPED vaultctl test `{test}`: redis-server is not on PATH (install it: apt-get install -y redis-server)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        // Ready when its log says so: wait for that line, not for time to pass.
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("Ready to accept connections"));
+        assert!(ready, "redis-server exited before it was ready");
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/0"),
+        })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
