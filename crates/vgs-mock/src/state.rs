@@ -185,6 +185,13 @@ impl MockState {
         })
     }
 
+    /// The access tokens the mock has issued (and still remembers). A test aid: leak
+    /// tests use it to prove that clients never print or log a token. The mock's
+    /// tokens grant nothing outside the mock.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.inner.tokens.issued()
+    }
+
     pub(crate) fn tokens(&self) -> &Tokens {
         &self.inner.tokens
     }

@@ -50,6 +50,11 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
+    /// Every token issued and not yet forgotten (expired ones are kept a while).
+    pub(crate) fn issued(&self) -> Vec<String> {
+        lock(&self.grants).keys().cloned().collect()
+    }
+
     fn issue(
         &self,
         client_id: &str,

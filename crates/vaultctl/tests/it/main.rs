@@ -6,6 +6,7 @@
 
 mod demo;
 mod import;
+mod leaks;
 mod mock_serve;
 mod ops;
 mod replicas;
