@@ -6,6 +6,7 @@
 
 mod demo;
 mod import;
+mod import_faults;
 mod leaks;
 mod mock_serve;
 mod ops;
