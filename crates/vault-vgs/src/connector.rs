@@ -182,6 +182,25 @@ impl VgsConnector {
         outcome
     }
 
+    /// Reveals the value behind one alias, kept in `storage` (an operator's lookup
+    /// during an incident; orchestrators use [`ExternalVault::retrieve`]). The value is
+    /// a secret: print it masked unless the operator asked to see it.
+    pub async fn reveal(&self, alias: &Alias, storage: Storage) -> VaultResult<SecretString> {
+        self.traced("reveal", async {
+            match self.reveal_one(alias.as_str(), storage).await {
+                Ok(value) => Ok(value),
+                Err(Probe::Failed(report)) => Err(report),
+                Err(Probe::Missing) => Err(Report::new(VaultError::AliasNotFound)
+                    .attach(HttpStatus(404))
+                    .attach(Detail::new(format!(
+                        "alias {alias} not found in {storage} storage of vault {}",
+                        self.inner.vault_id
+                    )))),
+            }
+        })
+        .await
+    }
+
     // --- insert -------------------------------------------------------------------
 
     /// Stores many payment methods with as few requests as VGS allows: their values

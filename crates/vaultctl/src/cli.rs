@@ -179,8 +179,12 @@ Turn a card's aliases back into the card. Give the aliases either as the JSON th
 stores:
   vaultctl retrieve card_number=4111… card_exp_month=tok_… card_exp_year=tok_… [card_cvc=tok_…] [card_holder_name=tok_…]
 (short names: number, month, year, cvc, holder; id=ALIAS for a record stored whole,
-in single-id mode). A bare alias is refused: the vault answers with a value, and
-without its field vaultctl could neither validate nor mask it.
+in single-id mode).
+
+Bare aliases (`vaultctl retrieve ALIAS…`, for a lookup during an incident) reveal one
+value each, from persistent storage or else volatile: their field is unknown, so a
+value of 12 or more digits shows only its last four and anything else only its length,
+unless --reveal.
 
 The card is printed masked (last four digits of the number, the expiry; no CVC, no
 holder name) unless --reveal is given. --reveal --json prints card JSON that
@@ -191,8 +195,9 @@ the card comes back without it.";
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").required(true).args(["aliases", "id"])))]
 pub(crate) struct RetrieveArgs {
-    /// The card's aliases as FIELD=ALIAS (see above).
-    #[arg(value_name = "FIELD=ALIAS")]
+    /// The card's aliases as FIELD=ALIAS, or bare aliases to reveal one by one (see
+    /// above).
+    #[arg(value_name = "FIELD=ALIAS|ALIAS")]
     pub(crate) aliases: Vec<String>,
     /// The card's aliases as JSON: the output of `insert --json` or one line of
     /// `import`'s output; `-` reads stdin.

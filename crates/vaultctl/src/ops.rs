@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Read};
 
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use vault_core::{
     Alias, AliasFormat, Card, CardField, ConnectorVaultId, DeleteRequest, ExternalVault,
@@ -105,6 +106,9 @@ pub(crate) fn scrub_digits(text: &str) -> String {
 
 /// `vaultctl retrieve`: the card behind a card's aliases, masked unless `--reveal`.
 pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
+    if args.id.is_none() && args.aliases.iter().all(|a| !a.contains('=')) {
+        return reveal_bare(args).await;
+    }
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Retrieve)?;
     let settings = Settings::load(&args.vault)?;
     let connector = settings.connector().await?;
@@ -158,6 +162,80 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `vaultctl retrieve ALIAS…`: the value behind each bare alias (persistent storage
+/// first, then volatile), for lookups during an incident. Its field is unknown, so the
+/// value is masked unless `--reveal`: a run of 12 or more digits shows its last four,
+/// anything else only its length.
+async fn reveal_bare(args: RetrieveArgs) -> Result<(), Failure> {
+    let aliases = args
+        .aliases
+        .iter()
+        .map(|a| {
+            Alias::new(a.trim()).map_err(|e| {
+                Failure::new(format!("{e}. Fix: pass aliases as the vault returned them"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.connector().await?;
+    let mut found = Vec::with_capacity(aliases.len());
+    for alias in &aliases {
+        let persistent = connector.reveal(alias, Storage::Persistent).await;
+        let (value, storage) = match persistent {
+            Ok(value) => (value, Storage::Persistent),
+            Err(report) if report.kind() == VaultError::AliasNotFound => {
+                let value = connector
+                    .reveal(alias, Storage::Volatile)
+                    .await
+                    .map_err(|report| Failure::vault("retrieve failed", &report))?;
+                (value, Storage::Volatile)
+            }
+            Err(report) => return Err(Failure::vault("retrieve failed", &report)),
+        };
+        let shown = if args.reveal {
+            value.expose_secret().to_owned()
+        } else {
+            mask_value(value.expose_secret())
+        };
+        found.push((alias, storage, shown));
+    }
+    if args.json {
+        let doc: serde_json::Map<String, Value> = found
+            .iter()
+            .map(|(alias, storage, shown)| {
+                (
+                    alias.to_string(),
+                    serde_json::json!({"value": shown, "storage": storage.as_str()}),
+                )
+            })
+            .collect();
+        print_json(&Value::Object(doc));
+    } else {
+        for (alias, storage, shown) in &found {
+            say!("{alias}  {shown}  ({storage})");
+        }
+    }
+    Ok(())
+}
+
+/// A value of unknown field, masked: a card-number-like run of digits keeps its last
+/// four, anything else shows only its length.
+fn mask_value(value: &str) -> String {
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    if digits >= 12 && value.len() == digits {
+        format!(
+            "{}{}",
+            "*".repeat(value.len() - 4),
+            &value[value.len() - 4..]
+        )
+    } else {
+        format!(
+            "{REDACTED} ({} characters; --reveal shows it)",
+            value.chars().count()
+        )
+    }
 }
 
 /// `vaultctl delete`: removes what identifies the card; reports what was kept.

@@ -156,14 +156,41 @@ fn insert_retrieve_delete_round_trip_through_the_cli() {
     assert_eq!(masked["card_exp_month"], "04");
     assert_eq!(masked["card_cvc"], "[REDACTED]");
 
-    // A bare alias is refused: its field is unknown.
+    // A bare alias (an incident lookup): its field is unknown, so the value is masked
+    // (a card number keeps its last four) unless --reveal; a CVC is found in volatile
+    // storage and shows only its length.
     let output = run(
-        mock.vaultctl().args(["retrieve", &alias("card_number")]),
+        mock.vaultctl()
+            .args(["retrieve", &alias("card_number"), &alias("card_cvc")]),
+        "",
+    );
+    assert_success(&output);
+    let text = stdout(&output);
+    assert!(text.contains("************1111  (PERSISTENT)"), "{text}");
+    assert!(
+        text.contains("[REDACTED] (3 characters; --reveal shows it)  (VOLATILE)"),
+        "{text}"
+    );
+    assert_no_card_number(&text, &["4111111111111111"]);
+    assert!(!text.contains("987"), "{text}");
+    let output = run(
+        mock.vaultctl()
+            .args(["retrieve", "--reveal", "--json", &alias("card_number")]),
+        "",
+    );
+    assert_success(&output);
+    let revealed: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(revealed[alias("card_number")]["value"], "4111111111111111");
+    let output = run(
+        mock.vaultctl()
+            .args(["retrieve", "tok_sandbox_neverissued"]),
         "",
     );
     let line = assert_one_line_failure(&output);
-    assert!(line.contains("does not say which card field"), "{line}");
-    assert_no_card_number(&line, &["4111111111111111"]);
+    assert!(
+        line.contains("AliasNotFound") || line.contains("not found"),
+        "{line}"
+    );
 
     // delete, then the card is gone.
     let output = run(
