@@ -1,5 +1,8 @@
-//! Shared helpers for vaultlink's end-to-end suite (the tests themselves live in `e2e/`
-//! and compile as one binary): generated test cards.
+//! Test support shared by every crate's tests (as a dev-dependency) and vaultlink's
+//! end-to-end suite in `e2e/`: generated test cards, TRACE log capture, token answers.
+
+pub mod logs;
+pub mod tokens;
 
 use vault_core::{Card, CardNumber, Cvc, ExpiryMonth, ExpiryYear};
 

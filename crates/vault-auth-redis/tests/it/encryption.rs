@@ -13,7 +13,7 @@ async fn sealed_tokens_round_trip_between_replicas_and_hide_the_token() {
         return;
     };
     let prefix = unique_prefix("sealed_round_trip");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let key = EncryptionKey::generate();
     let options = RedisStoreOptions::new()
         .prefix(&prefix)
@@ -44,7 +44,7 @@ async fn a_wrong_key_or_no_key_reads_as_a_miss_and_the_replica_fetches_its_own()
     };
     let (logs, _guard) = LogCapture::install();
     let prefix = unique_prefix("wrong_key");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 2).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 2).await;
     let sealing = RedisStoreOptions::new()
         .prefix(&prefix)
         .encryption_key(EncryptionKey::generate());
@@ -105,7 +105,7 @@ async fn clear_values_injected_under_a_sealed_store_and_junk_read_as_misses() {
         return;
     };
     let prefix = unique_prefix("junk_values");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let key = EncryptionKey::generate();
     let (cache, store) = replica(
         &server,

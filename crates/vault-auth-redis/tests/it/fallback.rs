@@ -70,7 +70,7 @@ async fn redis_killed_mid_test_falls_back_locally_with_one_warning_then_sharing_
     };
     let (logs, _guard) = LogCapture::install();
     let prefix = unique_prefix("redis_killed");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 4).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 4).await;
     let clock = Arc::new(ManualClock::new());
     let (cache, store) = replica_on(&server, &redis.url(), &prefix, &clock).await;
     assert_eq!(hundred_callers(&cache).await, format!("{prefix}-1"));
@@ -111,7 +111,7 @@ async fn a_frozen_redis_costs_one_command_timeout_and_then_nothing() {
         return;
     };
     let prefix = unique_prefix("redis_frozen");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let options = RedisStoreOptions::new()
         .prefix(&prefix)
         .command_timeout(Duration::from_millis(100));
@@ -178,7 +178,7 @@ fn a_lazy_store_needs_a_runtime_and_says_so() {
 #[tokio::test]
 async fn a_lazy_store_starts_while_redis_is_down_and_the_cache_still_serves() {
     let prefix = unique_prefix("lazy_down");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let url = format!("redis://127.0.0.1:{}/0", free_port());
     let store =
         RedisTokenStore::connect_lazy(&url, RedisStoreOptions::new().prefix(&prefix)).unwrap();

@@ -41,7 +41,7 @@ async fn a_lock_holder_that_dies_delays_the_others_only_until_its_lock_expires()
         return;
     };
     let prefix = unique_prefix("dead_holder");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let (survivor, store) = replica(
         &server,
         redis.url(),

@@ -10,61 +10,19 @@ mod server;
 mod share;
 mod tls;
 
-use std::cell::RefCell;
-use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
+use std::sync::Arc;
 
-use serde_json::json;
 use vault_auth::{OAuth2Source, TokenCache, TokenStore};
 use vault_auth_redis::{RedisStoreOptions, RedisTokenStore};
 use vault_core::{ClientId, ClientSecret};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 pub(crate) const CLIENT_ID: &str = "ACredis42";
 pub(crate) const CLIENT_SECRET: &str = "redis-test-client-s3cret";
 
-/// Answers every token request with a new token: `<prefix>-1`, `<prefix>-2`, …
-/// (each test gives its own prefix, so tokens never meet across tests).
-pub(crate) struct TokenSequence {
-    prefix: String,
-    issued: AtomicUsize,
-    lifetime: u64,
-    delay: Duration,
-}
-
-impl TokenSequence {
-    pub(crate) fn new(prefix: &str, lifetime: u64) -> Self {
-        TokenSequence {
-            prefix: prefix.to_owned(),
-            issued: AtomicUsize::new(0),
-            lifetime,
-            delay: Duration::ZERO,
-        }
-    }
-
-    /// Answers only after `delay`, so that concurrent callers truly overlap.
-    pub(crate) fn delayed(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-}
-
-impl Respond for TokenSequence {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200)
-            .set_body_json(json!({
-                "access_token": format!("{}-{n}", self.prefix),
-                "expires_in": self.lifetime,
-                "token_type": "Bearer",
-                "scope": "aliases:read aliases:write"
-            }))
-            .set_delay(self.delay)
-    }
-}
+pub(crate) use vaultlink_tests::logs::LogCapture;
+pub(crate) use vaultlink_tests::tokens::TokenSequence;
 
 /// A wiremock token endpoint that must be called exactly `expected` times.
 pub(crate) async fn token_endpoint(tokens: TokenSequence, expected: u64) -> MockServer {
@@ -131,76 +89,5 @@ pub(crate) async fn all_keys(redis_url: &str) -> Vec<String> {
             return keys;
         }
         cursor = next;
-    }
-}
-
-/// What `tracing` writes on this thread while installed, for asserting what logs
-/// contain and never contain.
-///
-/// A TRACE-level fmt subscriber is installed once as the global default, writing to
-/// the buffer of the thread that emitted the event (and nowhere when that thread is
-/// not capturing). Use a current-thread runtime so that spawned tasks (the cache's
-/// fetch, the connection's) log on the test's thread.
-#[derive(Clone, Default)]
-pub(crate) struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-thread_local! {
-    static CAPTURING: RefCell<Option<LogCapture>> = const { RefCell::new(None) };
-}
-
-/// Stops the capture on this thread when dropped.
-pub(crate) struct CaptureGuard(());
-
-impl Drop for CaptureGuard {
-    fn drop(&mut self) {
-        CAPTURING.with(|c| c.borrow_mut().take());
-    }
-}
-
-impl LogCapture {
-    pub(crate) fn install() -> (LogCapture, CaptureGuard) {
-        static GLOBAL: Once = Once::new();
-        GLOBAL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(|| ThreadWriter)
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).unwrap();
-        });
-        let capture = LogCapture::default();
-        CAPTURING.with(|c| *c.borrow_mut() = Some(capture.clone()));
-        (capture, CaptureGuard(()))
-    }
-
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// The WARN lines logged so far.
-    pub(crate) fn warnings(&self) -> Vec<String> {
-        self.text()
-            .lines()
-            .filter(|line| line.contains(" WARN "))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-/// Writes into the capture of the current thread, if any.
-struct ThreadWriter;
-
-impl io::Write for ThreadWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        CAPTURING.with(|c| {
-            if let Some(capture) = &*c.borrow() {
-                capture.0.lock().unwrap().extend_from_slice(buf);
-            }
-        });
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }

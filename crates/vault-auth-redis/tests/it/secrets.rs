@@ -21,7 +21,7 @@ async fn no_token_secret_or_key_appears_in_redis_keys_values_or_trace_logs() {
     let (logs, _guard) = LogCapture::install();
     let url = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}/0", redis.port());
     let prefix = unique_prefix("no_secrets");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 2).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 2).await;
     let key_bytes: [u8; 32] = rand::random();
     let key_base64 = base64::engine::general_purpose::STANDARD.encode(key_bytes);
     let options = RedisStoreOptions::new()

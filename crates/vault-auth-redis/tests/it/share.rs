@@ -18,7 +18,9 @@ async fn replicas_fetch_once(test: &str, instances: usize) {
     };
     let prefix = unique_prefix(test);
     // The token takes 150 ms to come: every replica is asking while it is in flight.
-    let tokens = TokenSequence::new(&prefix, 300).delayed(Duration::from_millis(150));
+    let tokens = TokenSequence::new(300)
+        .prefixed(&prefix)
+        .delayed(Duration::from_millis(150));
     let server = token_endpoint(tokens, 1).await;
     let mut caches = Vec::new();
     for _ in 0..instances {
@@ -66,7 +68,7 @@ async fn the_token_key_expires_at_the_refresh_point_and_replicas_agree_on_expiry
         return;
     };
     let prefix = unique_prefix("key_expiry");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let options = RedisStoreOptions::new().prefix(&prefix);
     let (first, store) = replica(&server, redis.url(), options.clone()).await;
     let (second, _) = replica(&server, redis.url(), options).await;

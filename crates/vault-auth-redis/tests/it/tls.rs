@@ -16,7 +16,7 @@ async fn tokens_are_shared_over_rediss_with_a_private_ca() {
     };
     let url = format!("rediss://127.0.0.1:{}/0", redis.port());
     let prefix = unique_prefix("rediss_shared");
-    let server = token_endpoint(TokenSequence::new(&prefix, 300), 1).await;
+    let server = token_endpoint(TokenSequence::new(300).prefixed(&prefix), 1).await;
     let options = RedisStoreOptions::new()
         .prefix(&prefix)
         .tls_root_certificate(ca);

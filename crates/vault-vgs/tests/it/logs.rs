@@ -1,9 +1,6 @@
 //! Every log line at TRACE, and every rendering of every error, across the flows and
 //! their failures: no card number, CVC, client secret, password or token appears.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use serde_json::json;
 use vault_core::{
     ConnectorVaultId, DeleteRequest, ExternalVault, InsertRequest, ReportExt, RetrieveRequest,
@@ -17,36 +14,6 @@ const CVC: &str = "4829";
 const SECRET: &str = "client-secret-Xk93Lq";
 const TOKEN: &str = "eyJ-access-token-Pz71";
 const PASSWORD: &str = "access-password-Wm55";
-
-/// Everything logged by this test binary, at TRACE, from the first use on.
-fn captured() -> Arc<Mutex<Vec<u8>>> {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUFFER
-        .get_or_init(|| {
-            let buffer = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&buffer);
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .with_writer(move || Sink(Arc::clone(&sink)))
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-            buffer
-        })
-        .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn amex() -> vault_core::Card {
     serde_json::from_value(json!({
@@ -120,7 +87,7 @@ async fn vault_server() -> MockServer {
 
 #[tokio::test]
 async fn no_secret_in_trace_logs_or_error_renderings() {
-    let buffer = captured();
+    let logs = vaultlink_tests::logs::LogCapture::everything();
     let server = vault_server().await;
     let v2 = VgsConnector::builder()
         .credentials("ACclient", SECRET.to_owned().into())
@@ -171,7 +138,7 @@ async fn no_secret_in_trace_logs_or_error_renderings() {
         rendered.push(err.summary());
     }
 
-    let logs = String::from_utf8(buffer.lock().expect("log buffer").clone()).expect("utf-8 logs");
+    let logs = logs.text();
     assert!(
         logs.contains("flow=\"insert\"") || logs.contains("flow=insert"),
         "spans are logged"

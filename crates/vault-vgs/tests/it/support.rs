@@ -23,9 +23,7 @@ pub(crate) fn card() -> Card {
     .expect("test card")
 }
 
-pub(crate) fn token_body(token: &str, expires_in: u64) -> serde_json::Value {
-    serde_json::json!({"access_token": token, "expires_in": expires_in, "token_type": "Bearer", "not-before-policy": 0})
-}
+pub(crate) use vaultlink_tests::tokens::token_body;
 
 pub(crate) fn multi_id(
     number: &str,
@@ -90,43 +88,7 @@ pub(crate) fn connector(mock: &vgs_mock::MockHandle) -> vault_vgs::VgsConnector 
     builder(mock).build().expect("connector")
 }
 
-/// Test cards: valid numbers of every length VGS sees, distinct numbers.
+/// `n` distinct generated test cards, each with a CVC.
 pub(crate) fn cards(n: usize) -> Vec<Card> {
-    (0..n)
-        .map(|i| {
-            let mut digits: Vec<u32> = format!("4{:014}", 100_000_000 + i as u64 * 7919)
-                .chars()
-                .map(|c| c.to_digit(10).expect("digit"))
-                .collect();
-            digits.push(luhn_check_digit(&digits));
-            let number: String = digits
-                .iter()
-                .map(|d| char::from_digit(*d, 10).expect("digit"))
-                .collect();
-            serde_json::from_value(serde_json::json!({
-                "card_number": number,
-                "card_exp_month": format!("{:02}", i % 12 + 1),
-                "card_exp_year": format!("{}", 2030 + i % 5),
-                "card_cvc": format!("{:03}", i % 1000),
-            }))
-            .expect("generated card is valid")
-        })
-        .collect()
-}
-
-fn luhn_check_digit(digits: &[u32]) -> u32 {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    (10 - sum % 10) % 10
+    (0..n as u64).map(vaultlink_tests::card).collect()
 }

@@ -5,7 +5,7 @@
 //! access password or access token may appear in any of them.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use vault_core::{
     Alias, Card, ConnectorVaultId, DeleteRequest, ExternalVault, InsertRequest, ReportExt,
@@ -38,36 +38,6 @@ fn card_json(i: usize) -> String {
     format!(
         r#"{{"card_number":"{number}","card_exp_month":"09","card_exp_year":"2031","card_cvc":"{cvc}","card_holder_name":"{HOLDER}"}}"#
     )
-}
-
-/// Every event of this test binary at TRACE, from the first call on.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUFFER
-        .get_or_init(|| {
-            let buffer = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&buffer);
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .with_writer(move || Sink(Arc::clone(&sink)))
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-            buffer
-        })
-        .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Where `needle` stands alone (not inside a longer run of letters or digits).
@@ -288,7 +258,7 @@ fn cli_runs(mock: &vgs_mock::MockHandle, out: &mut Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_card_data_or_secret_appears_in_logs_renderings_cli_output_or_panics() {
-    let logs = captured_logs();
+    let logs = vaultlink_tests::logs::LogCapture::everything();
     let mock = vgs_mock::start(MockConfig::demo()).await.expect("mock");
     let mut out = Vec::new();
     library_flows(&mock, &mut out).await;
@@ -301,7 +271,7 @@ async fn no_card_data_or_secret_appears_in_logs_renderings_cli_output_or_panics(
     tokio::task::block_in_place(|| cli_runs(cli_mock_for_thread, &mut cli_out));
     out.extend(cli_out);
 
-    let logs = String::from_utf8(logs.lock().expect("log buffer").clone()).expect("utf-8 logs");
+    let logs = logs.text();
     assert!(
         logs.contains("vault_id=tntdemo00001"),
         "TRACE logs were captured"

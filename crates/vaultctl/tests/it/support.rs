@@ -138,17 +138,25 @@ impl MockServer {
         self.child.id()
     }
 
-    /// Waits for the server to exit on its own (after a signal); `None` if it has not
-    /// within five seconds.
+    /// Waits for the server to exit on its own (after a signal); `None` if it had not
+    /// within five seconds (a watchdog then kills it, so a broken shutdown fails the
+    /// test instead of hanging it).
     pub(crate) fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
+        let (exited, watch) = std::sync::mpsc::channel::<()>();
+        let pid = self.child.id().to_string();
+        let watchdog = std::thread::spawn(move || {
+            let timed_out = watch
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_err();
+            if timed_out {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        None
+            timed_out
+        });
+        let status = self.child.wait().expect("wait for mock serve");
+        let _ = exited.send(());
+        let timed_out = watchdog.join().expect("watchdog");
+        (!timed_out).then_some(status)
     }
 
     /// `vaultctl` set up for the demo vault of this mock through `VGS_*`.
@@ -173,21 +181,7 @@ impl Drop for MockServer {
 /// A Luhn-valid 16-digit Visa-like test number built from `n`.
 pub(crate) fn test_pan(n: u64) -> String {
     let body = format!("4000{n:011}");
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let d = d * 2;
-                if d > 9 { d - 9 } else { d }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", vaultlink_tests::luhn_check_digit(&body))
 }
 
 /// A temporary directory removed on drop.
