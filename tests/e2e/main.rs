@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cmp_swap;
 mod orchestrator_contract;
 mod soak;
 mod vgs_orchestrator;

@@ -10,8 +10,8 @@ use error_stack::Report;
 ///
 /// The variant says what kind of failure it was and whether retrying can help
 /// ([`VaultError::is_retryable`]); the specifics travel as attachments on the
-/// [`Report`] ([`HttpStatus`], [`TraceId`], [`Attempt`], [`RetryAfter`], [`Detail`],
-/// [`Hint`]). No variant and no attachment ever holds card data or a secret.
+/// [`Report`] ([`HttpStatus`], [`TraceId`], [`Attempt`], [`RetryAfter`], [`Detail`]).
+/// No variant and no attachment ever holds card data or a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
@@ -47,6 +47,12 @@ pub enum VaultError {
     /// The vault answered with a server error (5xx).
     #[error("the vault answered with a server error")]
     Upstream,
+    /// The vault answered with a server error that it says must not be retried (VGS
+    /// CMP's 500 `server-error`): the same request may fail the same way, or repeat a
+    /// change that was partly made. Check whether it took effect before sending it
+    /// again.
+    #[error("the vault answered with a server error that must not be retried")]
+    ServerError,
     /// The vault answered with something the connector cannot understand.
     #[error("the vault answered with an unexpected response")]
     UnexpectedResponse,
@@ -54,7 +60,7 @@ pub enum VaultError {
 
 impl VaultError {
     /// Every kind, for exhaustive documentation and tests.
-    pub const ALL: [VaultError; 11] = [
+    pub const ALL: [VaultError; 12] = [
         VaultError::InvalidConfig,
         VaultError::InvalidRequest,
         VaultError::InvalidCredentials,
@@ -65,6 +71,7 @@ impl VaultError {
         VaultError::Timeout,
         VaultError::Transport,
         VaultError::Upstream,
+        VaultError::ServerError,
         VaultError::UnexpectedResponse,
     ];
 
@@ -98,6 +105,7 @@ impl VaultError {
             VaultError::Timeout => "timeout",
             VaultError::Transport => "transport",
             VaultError::Upstream => "upstream",
+            VaultError::ServerError => "server_error",
             VaultError::UnexpectedResponse => "unexpected_response",
         }
     }
@@ -134,6 +142,9 @@ impl VaultError {
             }
             VaultError::Upstream => {
                 "retry later; if it persists contact VGS support with the trace id"
+            }
+            VaultError::ServerError => {
+                "do not resend the same request blindly: check whether it took effect (e.g. retrieve the card), then contact VGS support with the trace id if it persists"
             }
             VaultError::UnexpectedResponse => {
                 "check the endpoint points at a VGS vault API; report the trace id if it does"

@@ -7,6 +7,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::card::Card;
+use crate::card_object::CardAliases;
 use crate::error::VaultResult;
 use crate::vault::{Alias, AliasFormat, Storage};
 
@@ -73,6 +74,13 @@ impl Flow for Delete {
 pub enum PaymentMethodData {
     /// A payment card.
     Card(Card),
+    /// A card as a card-object vault shows it to a client that may not see it in
+    /// clear (VGS CMP without `cards:read-pci`): aliases, BIN, last four, expiry and
+    /// CVC status, never the number or the CVC. Retrieve returns it instead of
+    /// [`PaymentMethodData::Card`] for such clients; the orchestrator can still route
+    /// on it and forward the aliases through the vault's proxy. (A CMP insert also
+    /// accepts it, to make a card object from aliases already in the vault.)
+    CardAliases(CardAliases),
 }
 
 /// How the fields of a payment method map to vault records.
@@ -191,8 +199,14 @@ pub struct InsertRequest {
 impl InsertRequest {
     /// Stores a card, one alias per field.
     pub fn card(card: Card) -> Self {
+        InsertRequest::new(PaymentMethodData::Card(card))
+    }
+
+    /// Stores any payment method (e.g. [`PaymentMethodData::CardAliases`] in a
+    /// card-object vault), in the default mode.
+    pub fn new(payment_method: PaymentMethodData) -> Self {
         InsertRequest {
-            payment_method: PaymentMethodData::Card(card),
+            payment_method,
             mode: TokenizationMode::PerField,
         }
     }
@@ -215,6 +229,9 @@ pub struct InsertResponse {
     /// True when the vault said the payment method was already stored and returned
     /// the existing identifiers (duplicate check).
     pub already_stored: bool,
+    /// What a card-object vault (VGS CMP) returned beside the card id: the PAN and
+    /// CVC aliases, BIN, last four, expiry. `None` for per-field aliases.
+    pub card_aliases: Option<CardAliases>,
 }
 
 impl InsertResponse {
@@ -224,6 +241,7 @@ impl InsertResponse {
             connector_vault_id,
             fingerprint: None,
             already_stored: false,
+            card_aliases: None,
         }
     }
 
@@ -236,6 +254,12 @@ impl InsertResponse {
     /// Marks the result as an already stored payment method.
     pub fn already_stored(mut self) -> Self {
         self.already_stored = true;
+        self
+    }
+
+    /// Adds what a card-object vault returned beside the card id.
+    pub fn with_card_aliases(mut self, card_aliases: CardAliases) -> Self {
+        self.card_aliases = Some(card_aliases);
         self
     }
 }
@@ -270,10 +294,20 @@ impl RetrieveResponse {
         RetrieveResponse { payment_method }
     }
 
-    /// The card, if the payment method is one.
+    /// The card, if the payment method is one in clear.
     pub fn card(&self) -> Option<&Card> {
         match &self.payment_method {
             PaymentMethodData::Card(card) => Some(card),
+            PaymentMethodData::CardAliases(_) => None,
+        }
+    }
+
+    /// The card's aliases, when the vault returned the card without the number and
+    /// CVC (a client not allowed to see them in clear).
+    pub fn card_aliases(&self) -> Option<&CardAliases> {
+        match &self.payment_method {
+            PaymentMethodData::CardAliases(aliases) => Some(aliases),
+            PaymentMethodData::Card(_) => None,
         }
     }
 }

@@ -23,6 +23,7 @@
 
 mod auth;
 mod card;
+mod card_object;
 mod error;
 mod flow;
 mod secret;
@@ -33,6 +34,7 @@ pub use auth::{ConnectorAuthType, SignatureKey};
 #[cfg(feature = "serde")]
 pub use card::RevealedCard;
 pub use card::{Card, CardHolderName, CardNumber, Cvc, ExpiryMonth, ExpiryYear, luhn_valid};
+pub use card_object::{CardAliases, CvcStatus};
 pub use error::{
     Attempt, Detail, HttpStatus, ReportExt, RetryAfter, TraceId, VaultError, VaultResult,
 };

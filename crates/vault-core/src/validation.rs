@@ -37,6 +37,12 @@ pub enum ValidationError {
         /// The longest name accepted.
         max: usize,
     },
+    /// The last four digits of a card are not exactly four digits.
+    #[error("the last four digits of a card must be exactly 4 digits")]
+    LastFour,
+    /// A BIN (issuer identification number) is not 6 to 8 digits.
+    #[error("a BIN must be 6 to 8 digits")]
+    Bin,
     /// The vault id is not `tnt` followed by lowercase letters and digits.
     #[error(
         "vault id {0} is not valid: expected `tnt` followed by 1 to 32 lowercase letters and digits (e.g. tntabc12345)"

@@ -7,7 +7,7 @@ use base64::Engine;
 use error_stack::Report;
 use reqwest::header::HeaderValue;
 use secrecy::ExposeSecret;
-use vault_auth::{CachedToken, FetchStats, OAuth2Source, TokenCache};
+use vault_auth::{CachedToken, ClientAuth, FetchStats, OAuth2Source, TokenCache};
 use vault_core::{ClientId, ClientSecret, Detail, VaultError, VaultResult};
 
 use crate::config::VgsConnectorBuilder;
@@ -48,12 +48,19 @@ impl Authorizer {
                 .attach(Detail::new("the credentials are not set"))
         })?;
         match (builder.api, &routes.token) {
-            (ApiGeneration::V2, Some(token_url)) => {
+            (ApiGeneration::V2 | ApiGeneration::Cmp, Some(token_url)) => {
+                // CMP documents the client id and secret as form fields; API v2 is
+                // called with HTTP Basic (as Hyperswitch does).
+                let client_auth = match builder.api {
+                    ApiGeneration::Cmp => ClientAuth::Form,
+                    _ => ClientAuth::Basic,
+                };
                 let source = OAuth2Source::client_credentials(
                     token_url.as_str(),
                     ClientId::new(id),
                     ClientSecret::from(secret.clone()),
                 )
+                .client_auth(client_auth)
                 .scopes(builder.scopes.iter().cloned())
                 .http_client(client)
                 .build()?;

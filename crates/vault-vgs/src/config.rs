@@ -159,7 +159,9 @@ impl VgsConnectorBuilder {
         self
     }
 
-    /// Which API to speak. Default [`ApiGeneration::V2`].
+    /// Which alias API to speak. Default [`ApiGeneration::V2`].
+    /// ([`ApiGeneration::Cmp`] is spoken by [`CmpConnector`](crate::CmpConnector):
+    /// `build` refuses it here.)
     pub fn api(mut self, api: ApiGeneration) -> Self {
         self.api = api;
         self
@@ -242,6 +244,16 @@ impl VgsConnectorBuilder {
 
     /// Validates everything and builds the connector. Makes no request.
     pub fn build(self) -> Result<VgsConnector, Report<VaultError>> {
+        if self.api == ApiGeneration::Cmp {
+            return Err(Report::new(VaultError::InvalidConfig).attach(Detail::new(
+                "ApiGeneration::Cmp is the Card Management Platform, spoken by CmpConnector; build it with CmpConnector::builder()",
+            )));
+        }
+        self.build_any()
+    }
+
+    /// [`build`](Self::build) for any API generation: the CMP connector's base too.
+    pub(crate) fn build_any(self) -> Result<VgsConnector, Report<VaultError>> {
         let missing = |what: &str, how: &str| {
             Report::new(VaultError::InvalidConfig).attach(Detail::new(format!("{what}; {how}")))
         };

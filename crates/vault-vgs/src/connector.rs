@@ -104,6 +104,7 @@ impl VgsConnector {
                     retry: builder.retry,
                     max_response_bytes: builder.max_response_bytes,
                     rate_limit_remaining: AtomicI64::new(-1),
+                    dialect: crate::dialect::Dialect::of(builder.api),
                 },
                 routes,
                 formats: Formats {
@@ -134,6 +135,16 @@ impl VgsConnector {
         u64::try_from(self.inner.exec.rate_limit_remaining.load(Ordering::Relaxed)).ok()
     }
 
+    /// The executor, for another flavour of connector built on this one (CMP).
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.inner.exec
+    }
+
+    /// The URLs, for another flavour of connector built on this one (CMP).
+    pub(crate) fn routes(&self) -> &Routes {
+        &self.inner.routes
+    }
+
     /// Fetches a token (API v2) and reveals an alias that cannot exist, to check
     /// credentials, scopes and the vault id in one call: `Ok` means the vault answered
     /// "alias not found" as it should.
@@ -147,7 +158,7 @@ impl VgsConnector {
 
     /// Runs one flow inside its span (`vgs`: flow, vault id, attempt, status, trace
     /// id, duration) and logs its outcome: safe fields only, never values or bodies.
-    async fn traced<T>(
+    pub(crate) async fn traced<T>(
         &self,
         flow: &'static str,
         work: impl Future<Output = VaultResult<T>>,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
 use error_stack::Report;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use tracing::{Span, debug, trace};
@@ -15,8 +15,9 @@ use vault_core::{Attempt, Detail, ReportExt, VaultError, VaultResult};
 
 use crate::auth::{Authorizer, Credential};
 use crate::config::Timeouts;
+use crate::dialect::Dialect;
 use crate::retry::{Failure, RetryPolicy};
-use crate::transformers::{Operation, error_from_response, parse_retry_after};
+use crate::transformers::{Operation, parse_retry_after};
 
 /// One HTTP exchange to make (and perhaps repeat).
 pub(crate) struct Call<'a> {
@@ -32,6 +33,10 @@ pub(crate) struct Call<'a> {
 /// A successful answer's body (read up to the cap).
 pub(crate) struct Answer {
     pub(crate) body: Bytes,
+    /// The status (2xx, or a non-2xx the dialect takes as an answer, e.g. CMP's 303).
+    pub(crate) status: u16,
+    /// The `Location` header, if any (CMP's 303 names the existing card there).
+    pub(crate) location: Option<String>,
 }
 
 /// Executes calls for one connector.
@@ -43,6 +48,8 @@ pub(crate) struct Executor {
     pub(crate) max_response_bytes: usize,
     /// The last `x-ratelimit-remaining` seen (-1: none yet).
     pub(crate) rate_limit_remaining: AtomicI64,
+    /// Media type, answers and error mapping of the API spoken.
+    pub(crate) dialect: Dialect,
 }
 
 enum AttemptError {
@@ -135,7 +142,10 @@ impl Executor {
             .header(AUTHORIZATION, credential.header().clone());
         if let Some(body) = &call.body {
             request = request
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .header(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(self.dialect.content_type),
+                )
                 .body(body.clone());
         }
         let response = request.send().await.map_err(transport_error)?;
@@ -153,16 +163,26 @@ impl Executor {
             .or_else(|| response.headers().get("x-trace-id"))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let location = status
+            .is_redirection()
+            .then(|| response.headers().get(LOCATION))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = read_capped(response, self.max_response_bytes).await?;
-        if status.is_success() {
+        if (self.dialect.is_answer)(status.as_u16()) {
             trace!(
                 status = status.as_u16(),
                 bytes = body.len(),
                 "vault answered"
             );
-            return Ok(Answer { body });
+            return Ok(Answer {
+                body,
+                status: status.as_u16(),
+                location,
+            });
         }
-        let report = error_from_response(
+        let report = (self.dialect.error)(
             status.as_u16(),
             retry_after,
             header_trace,

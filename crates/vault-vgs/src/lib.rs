@@ -21,17 +21,23 @@
 //! Layout, after Hyperswitch's connectors: `connector` wires the flows, `transformers`
 //! holds VGS's JSON as `pub(crate)` types and pure conversions, `http` is the one
 //! place that executes HTTP (timeouts, retries, 401 handling), `routing` builds URLs.
+//! `cmp` is the Card Management Platform flavour ([`CmpConnector`]: a card is one
+//! object with a card id), built on the same executor, tokens and routing; `dialect`
+//! is what differs between the APIs (media type, answers, error mapping).
 
 #![deny(missing_docs)]
 
 mod auth;
+mod cmp;
 mod config;
 mod connector;
+mod dialect;
 mod http;
 mod retry;
 mod routing;
 mod transformers;
 
+pub use cmp::{CmpConnector, CmpConnectorBuilder};
 pub use config::{Timeouts, VgsConnectorBuilder};
 pub use connector::VgsConnector;
 pub use retry::RetryPolicy;

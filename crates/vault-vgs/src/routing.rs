@@ -26,14 +26,19 @@ pub enum ApiGeneration {
     /// `https://{vault_id}.{sandbox|live}.vault-api.verygoodvault.com`.
     #[default]
     V2,
+    /// The Card Management Platform (a card is one object with a card id): an OAuth
+    /// bearer token (client id and secret as form fields) to `https://sandbox.vgsapi.com`
+    /// or `https://vgsapi.com` (no live-eu-1 host). Spoken by
+    /// [`CmpConnector`](crate::CmpConnector), not by `VgsConnector`.
+    Cmp,
 }
 
 /// Where requests go: VGS itself, or a custom base URL (the mock, a forward proxy).
 ///
 /// A custom endpoint serves every API under one base: the token endpoint at
 /// `{base}/auth/realms/vgs/protocol/openid-connect/token`, API v1 at
-/// `{base}/aliases`, and API v2 for vault `V` at `{base}/v2/V/aliases` (the layout
-/// `vgs-mock` and `vaultctl mock serve` use).
+/// `{base}/aliases`, API v2 for vault `V` at `{base}/v2/V/aliases`, and CMP at
+/// `{base}/cards` (the layout `vgs-mock` and `vaultctl mock serve` use).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     /// VGS's own hosts for an environment.
@@ -102,9 +107,10 @@ fn is_loopback(url: &Url) -> bool {
 /// The URLs one connector uses, computed once at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Routes {
-    /// `…/aliases` for this vault: every alias route hangs below it.
+    /// The collection every route hangs below: `…/aliases` for this vault (API v1,
+    /// v2), or `…/cards` (CMP).
     pub(crate) aliases: Url,
-    /// The token endpoint (API v2 only).
+    /// The token endpoint (API v2 and CMP).
     pub(crate) token: Option<Url>,
 }
 
@@ -144,14 +150,28 @@ impl Routes {
                     .map_err(|e| config(format!("cannot build the v2 host: {e}")))?;
                 url
             }
+            (ApiGeneration::Cmp, Endpoint::Vgs(env)) => match env {
+                Environment::Sandbox => {
+                    Url::parse("https://sandbox.vgsapi.com/cards").expect("static URL parses")
+                }
+                Environment::Live => {
+                    Url::parse("https://vgsapi.com/cards").expect("static URL parses")
+                }
+                Environment::LiveEu1 => {
+                    return Err(config(
+                        "CMP has no live-eu-1 host (only https://sandbox.vgsapi.com and https://vgsapi.com); use environment sandbox or live".to_owned(),
+                    ));
+                }
+            },
             (ApiGeneration::V1, Endpoint::Custom(base)) => join(base, &["aliases"]),
             (ApiGeneration::V2, Endpoint::Custom(base)) => {
                 join(base, &["v2", vault_id.as_str(), "aliases"])
             }
+            (ApiGeneration::Cmp, Endpoint::Custom(base)) => join(base, &["cards"]),
         };
         let token = match api {
             ApiGeneration::V1 => None,
-            ApiGeneration::V2 => Some(match (token_override, endpoint) {
+            ApiGeneration::V2 | ApiGeneration::Cmp => Some(match (token_override, endpoint) {
                 (Some(url), _) => url,
                 (None, Endpoint::Vgs(_)) => Url::parse(VGS_TOKEN_URL).expect("static URL parses"),
                 (None, Endpoint::Custom(base)) => {

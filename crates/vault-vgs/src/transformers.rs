@@ -379,7 +379,7 @@ fn validated<T: std::str::FromStr>(value: &str, field: CardField) -> Result<T, R
 
 /// Parses JSON without ever putting the body (or serde's message, which can quote
 /// values) into the error: only what kind of error and where.
-fn parse_json<'de, T: Deserialize<'de>>(
+pub(crate) fn parse_json<'de, T: Deserialize<'de>>(
     body: &'de [u8],
     what: &str,
 ) -> Result<T, Report<VaultError>> {
@@ -399,7 +399,7 @@ fn parse_json<'de, T: Deserialize<'de>>(
     })
 }
 
-fn unexpected(detail: String) -> Report<VaultError> {
+pub(crate) fn unexpected(detail: String) -> Report<VaultError> {
     Report::new(VaultError::UnexpectedResponse).attach(Detail::new(detail))
 }
 

@@ -18,7 +18,9 @@ a --config TOML file, never from a flag (a flag would land the secret in shell h
   VGS_ENVIRONMENT    sandbox | live | live-eu-1
   VGS_ENDPOINT       a custom base URL instead (https, or http to loopback, e.g. the
                      URL `vaultctl mock serve` prints)
-  VGS_API            v2 (default) | v1
+  VGS_API            v2 (default) | v1 | cmp (the Card Management Platform: a card is
+                     one object with a card id; VGS_CLIENT_ID is then a CMP service
+                     account, VGS_VAULT_ID its tenant); --api overrides it
 The --config file has the same settings as keys: client_id, client_secret, vault_id,
 environment, endpoint, api. Settings the file leaves out are read from the environment.
 
@@ -71,8 +73,10 @@ pub(crate) enum Command {
     /// --out.
     #[command(long_about = IMPORT_ABOUT, after_long_help = CREDENTIALS_HELP)]
     Import(ImportArgs),
-    /// Benchmarks against the mock (reserved: arrives with the benchmarks issue).
-    Bench,
+    /// Benchmarks against the mock VGS: the connector against a bare HTTP client,
+    /// token fetches under concurrency, and bulk import throughput and memory.
+    #[command(long_about = BENCH_ABOUT)]
+    Bench(BenchArgs),
 }
 
 impl Command {
@@ -86,7 +90,8 @@ impl Command {
             Command::Delete(args) => args.json,
             Command::Check(args) => args.json,
             Command::Import(args) => args.json,
-            Command::Mock(_) | Command::Bench => false,
+            Command::Bench(args) => args.json,
+            Command::Mock(_) => false,
         }
     }
 }
@@ -144,6 +149,30 @@ pub(crate) struct ServeArgs {
     /// Latency added to every request, in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) latency_ms: u64,
+    /// Requests per minute and vault before 429 (VGS's documented limit); `none`
+    /// lifts the limit, e.g. for `vaultctl bench --endpoint`.
+    #[arg(long, value_name = "N|none", default_value = "3000")]
+    pub(crate) rate_limit: RateLimit,
+}
+
+/// `--rate-limit`: requests per minute and vault, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateLimit(pub(crate) Option<u32>);
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "none" | "off" | "unlimited" => Ok(RateLimit(None)),
+            number => match number.parse::<u32>() {
+                Ok(0) | Err(_) => Err(format!(
+                    "`{number}` is not a rate limit: give requests per minute (at least 1) or `none`"
+                )),
+                Ok(limit) => Ok(RateLimit(Some(limit))),
+            },
+        }
+    }
 }
 
 /// Where the vault credentials come from, for commands that talk to a vault.
@@ -153,6 +182,10 @@ pub(crate) struct VaultArgs {
     /// vault_id, environment, endpoint, api); missing keys come from VGS_*.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// Which VGS API to speak: v2 (default), v1, or cmp (the Card Management
+    /// Platform); overrides VGS_API and the config file's `api`.
+    #[arg(long, value_name = "v2|v1|cmp")]
+    pub(crate) api: Option<String>,
     /// Share access tokens with other processes through this Redis
     /// (`redis://host:6379/0`, `rediss://…`); default VAULTLINK_TOKEN_STORE, else
     /// tokens stay in this process. If Redis is unreachable, vaultctl warns once and
@@ -179,7 +212,9 @@ Turn a card's aliases back into the card. Give the aliases either as the JSON th
 stores:
   vaultctl retrieve card_number=4111… card_exp_month=tok_… card_exp_year=tok_… [card_cvc=tok_…] [card_holder_name=tok_…]
 (short names: number, month, year, cvc, holder; id=ALIAS for a record stored whole,
-in single-id mode).
+in single-id mode, and id=CRD… for a card of the Card Management Platform with
+--api cmp, whose service accounts without cards:read-pci get the card's aliases, BIN,
+last four, expiry and CVC status instead of the card).
 
 Bare aliases (`vaultctl retrieve ALIAS…`, for a lookup during an incident) reveal one
 value each, from persistent storage or else volatile: their field is unknown, so a
@@ -292,6 +327,113 @@ pub(crate) struct ImportArgs {
     /// The vault.
     #[command(flatten)]
     pub(crate) vault: VaultArgs,
+}
+
+const BENCH_ABOUT: &str = "\
+Benchmarks vaultlink against the mock VGS on loopback and prints a table (--json: one
+JSON document).
+
+Default mode: starts the embedded mock (in this process, rate limit lifted), warms up,
+then for each --flow and --concurrency runs --requests operations twice on each side,
+in slices of a quarter interleaved connector, baseline, baseline, connector (x4):
+  connector  the VGS connector as an orchestrator holds it (Arc<dyn ExternalVault>):
+             token cache, retries, error mapping, response parsing and validation
+  baseline   the same HTTP requests (same bodies, same number, same order) made with a
+             bare reqwest::Client and one token fetched beforehand: the floor
+ratio = connector throughput / baseline throughput. token_fetches counts the token
+requests the mock saw during a flow's connector runs (a fresh connector per flow and
+concurrency: one fetch per token lifetime, whatever the concurrency). Then
+--cold-callers tasks call a fresh connector at once: they share one token fetch.
+
+--token-ttl SECS makes the mock issue short-lived tokens, so that tokens are refreshed
+ahead of expiry during the runs; each run then reports the fetches expected for the
+time it spans and the requests the mock rejected for an expired token (should be 0).
+
+--import CARDS: bulk migration instead. Generates CARDS test cards (4 values each)
+and stores them through insert_many in batches of --import-batch, against the mock
+in a child process (so this process's peak RSS is the importer's alone); reports
+cards/s, the create requests the mock saw (exactly ceil(values / 20)) and peak RSS.
+
+--endpoint URL uses a mock started with `vaultctl mock serve --rate-limit none`
+instead, with the VGS_* credentials from the environment (VGS_API=v1 for API v1).
+Timings are not asserted anywhere: rerun on your machine and compare.";
+
+/// A benchmark flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BenchFlow {
+    /// Per-field insert of a test card: one `POST /aliases` of 5 values.
+    Insert,
+    /// Retrieve of that card by its aliases: a multi-reveal of the persistent fields,
+    /// then the volatile CVC.
+    Retrieve,
+}
+
+impl BenchFlow {
+    /// The flow's name in output.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BenchFlow::Insert => "insert",
+            BenchFlow::Retrieve => "retrieve",
+        }
+    }
+}
+
+/// `vaultctl bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Concurrency levels: how many tasks call at once, comma-separated.
+    #[arg(long, value_name = "N,…", value_delimiter = ',', default_value = "1,64",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) concurrency: Vec<u32>,
+    /// Flows to run, comma-separated.
+    #[arg(
+        long,
+        value_name = "FLOW,…",
+        value_delimiter = ',',
+        default_value = "insert,retrieve"
+    )]
+    pub(crate) flow: Vec<BenchFlow>,
+    /// Operations per run; each side (connector, baseline) runs twice per flow and
+    /// concurrency, in 8 interleaved slices of N/4 (A B B A, four times). The default
+    /// takes a few seconds per run on a small machine.
+    #[arg(long, value_name = "N", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) requests: u64,
+    /// Token lifetime of the embedded mock, in seconds (default 300, VGS's): a short
+    /// one makes tokens refresh during the runs.
+    #[arg(long, value_name = "SECS", conflicts_with = "endpoint",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) token_ttl: Option<u64>,
+    /// Callers started at once on a fresh connector, after the runs (0: skip).
+    #[arg(long, value_name = "N", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub(crate) cold_callers: u32,
+    /// Bulk-import mode: store this many generated cards through insert_many.
+    #[arg(long, value_name = "CARDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) import: Option<u64>,
+    /// Cards per insert_many call in --import mode; a multiple of 5, so that every
+    /// request carries 20 values.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(5..=100_000))]
+    pub(crate) import_batch: u32,
+    /// Benchmark against this mock (`vaultctl mock serve --rate-limit none`) instead of
+    /// the embedded one; credentials from VGS_CLIENT_ID, VGS_CLIENT_SECRET,
+    /// VGS_VAULT_ID (and VGS_API).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// Slices per side: each side's 2 × N operations run in this many interleaved
+    /// slices (A B B A blocks); more, shorter slices spread bursts of machine noise
+    /// evenly over both sides. Even.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub(crate) slices: u32,
+    /// Calibration: run the baseline against itself (an A/A test) in place of the
+    /// connector; how far its ratios stray from 1 is the method's noise here.
+    #[arg(long, conflicts_with = "import")]
+    pub(crate) aa: bool,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[cfg(test)]

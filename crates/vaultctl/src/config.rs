@@ -7,10 +7,14 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use vault_auth::FetchStats;
 use vault_auth::TokenStore;
 use vault_auth_redis::{RedisStoreOptions, RedisTokenStore};
-use vault_core::{Environment, ReportExt, VaultError};
-use vault_vgs::{ApiGeneration, VgsConnector};
+use vault_core::{
+    DeleteRequest, DeleteResponse, Environment, ExternalVault, InsertRequest, InsertResponse,
+    ReportExt, RetrieveRequest, RetrieveResponse, VaultError, VaultResult, async_trait,
+};
+use vault_vgs::{ApiGeneration, CmpConnector, VgsConnector};
 
 use crate::cli::VaultArgs;
 use crate::output::Failure;
@@ -92,7 +96,9 @@ impl Settings {
     /// Reads `--config` (if given) and fills what it leaves out from the process
     /// environment.
     pub(crate) fn load(args: &VaultArgs) -> Result<Self, Failure> {
-        let mut settings = Self::resolve(args.config.as_deref(), |name| std::env::var(name).ok())?;
+        let api = args.api.as_deref().map(parse_api).transpose()?;
+        let mut settings =
+            Self::resolve_with(args.config.as_deref(), |name| std::env::var(name).ok(), api)?;
         settings.token_store = args
             .token_store
             .clone()
@@ -105,6 +111,15 @@ impl Settings {
     pub(crate) fn resolve(
         config: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Failure> {
+        Self::resolve_with(config, env, None)
+    }
+
+    /// [`Settings::resolve`] with `--api` (which wins over the file and VGS_API).
+    pub(crate) fn resolve_with(
+        config: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        api_flag: Option<ApiGeneration>,
     ) -> Result<Self, Failure> {
         let file = match config {
             Some(path) => read_config(path)?,
@@ -171,14 +186,10 @@ impl Settings {
                 ));
             }
         };
-        let api = match file.api.or_else(|| env(ENV_API)).as_deref().map(str::trim) {
-            None | Some("v2" | "V2" | "2") => ApiGeneration::V2,
-            Some("v1" | "V1" | "1") => ApiGeneration::V1,
-            Some(other) => {
-                return Err(Failure::new(format!(
-                    "API generation `{other}` is not known. Fix: set {ENV_API} (or `api`) to v2 or v1"
-                )));
-            }
+        let api = match (api_flag, file.api.or_else(|| env(ENV_API))) {
+            (Some(api), _) => api,
+            (None, None) => ApiGeneration::V2,
+            (None, Some(name)) => parse_api(&name)?,
         };
         Ok(Settings {
             client_id: client_id.trim().to_owned(),
@@ -190,11 +201,18 @@ impl Settings {
         })
     }
 
-    /// `v2` or `v1`.
+    /// The client secret (API v1: the password), for `vaultctl bench`'s bare-HTTP
+    /// baseline, which authenticates by itself.
+    pub(crate) fn client_secret(&self) -> &SecretString {
+        &self.client_secret
+    }
+
+    /// `v2`, `v1` or `cmp`.
     pub(crate) fn api_name(&self) -> &'static str {
         match self.api {
             ApiGeneration::V1 => "v1",
             ApiGeneration::V2 => "v2",
+            ApiGeneration::Cmp => "cmp",
         }
     }
 
@@ -213,6 +231,11 @@ impl Settings {
     /// Redis first (a bad URL is an error; an unreachable Redis is one warning, then
     /// this process fetches its own tokens until Redis answers).
     pub(crate) async fn connector(&self) -> Result<VgsConnector, Failure> {
+        if self.api == ApiGeneration::Cmp {
+            return Err(Failure::new(
+                "this command speaks the alias API only, not CMP (the Card Management Platform). Fix: use insert, retrieve id=CRD…, delete or check with --api cmp, or set VGS_API to v2 or v1",
+            ));
+        }
         let builder = VgsConnector::builder()
             .credentials(self.client_id.clone(), self.client_secret.clone())
             .vault_id(self.vault_id.clone())
@@ -227,6 +250,96 @@ impl Settings {
         builder
             .build()
             .map_err(|report| Failure::vault("the vault settings are not usable", &report))
+    }
+
+    /// The connector the settings ask for: the alias connector, or CMP's.
+    pub(crate) async fn vault(&self) -> Result<Connector, Failure> {
+        if self.api != ApiGeneration::Cmp {
+            return self.connector().await.map(Connector::Alias);
+        }
+        let builder = CmpConnector::builder()
+            .credentials(self.client_id.clone(), self.client_secret.clone())
+            .vault_id(self.vault_id.clone());
+        let mut builder = match &self.location {
+            Location::Environment(env) => builder.environment(*env),
+            Location::Endpoint(url) => builder.endpoint(url.clone()),
+        };
+        if let Some(url) = &self.token_store {
+            builder = builder.token_store(token_store(url).await?);
+        }
+        builder
+            .build()
+            .map(Connector::Cmp)
+            .map_err(|report| Failure::vault("the vault settings are not usable", &report))
+    }
+}
+
+/// A built connector: VGS's alias connector (API v1/v2) or the CMP connector. Both are
+/// an [`ExternalVault`]; the rest is what `check` reports.
+pub(crate) enum Connector {
+    /// API v1 or v2.
+    Alias(VgsConnector),
+    /// The Card Management Platform.
+    Cmp(CmpConnector),
+}
+
+impl Connector {
+    /// Fetches a token and makes one read that must answer "not found".
+    pub(crate) async fn check(&self) -> VaultResult<()> {
+        match self {
+            Connector::Alias(connector) => connector.check().await,
+            Connector::Cmp(connector) => connector.check().await,
+        }
+    }
+
+    /// Token fetches so far.
+    pub(crate) fn token_fetches(&self) -> Option<FetchStats> {
+        match self {
+            Connector::Alias(connector) => connector.token_fetches(),
+            Connector::Cmp(connector) => connector.token_fetches(),
+        }
+    }
+
+    /// The last `x-ratelimit-remaining` seen.
+    pub(crate) fn rate_limit_remaining(&self) -> Option<u64> {
+        match self {
+            Connector::Alias(connector) => connector.rate_limit_remaining(),
+            Connector::Cmp(connector) => connector.rate_limit_remaining(),
+        }
+    }
+
+    fn as_vault(&self) -> &dyn ExternalVault {
+        match self {
+            Connector::Alias(connector) => connector,
+            Connector::Cmp(connector) => connector,
+        }
+    }
+}
+
+#[async_trait]
+impl ExternalVault for Connector {
+    async fn insert(&self, request: InsertRequest) -> VaultResult<InsertResponse> {
+        self.as_vault().insert(request).await
+    }
+
+    async fn retrieve(&self, request: RetrieveRequest) -> VaultResult<RetrieveResponse> {
+        self.as_vault().retrieve(request).await
+    }
+
+    async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
+        self.as_vault().delete(request).await
+    }
+}
+
+/// Parses an API generation name (`--api`, VGS_API, `api`).
+fn parse_api(name: &str) -> Result<ApiGeneration, Failure> {
+    match name.trim() {
+        "v2" | "V2" | "2" => Ok(ApiGeneration::V2),
+        "v1" | "V1" | "1" => Ok(ApiGeneration::V1),
+        "cmp" | "CMP" => Ok(ApiGeneration::Cmp),
+        other => Err(Failure::new(format!(
+            "API generation `{other}` is not known. Fix: set --api, {ENV_API} (or `api`) to v2, v1 or cmp"
+        ))),
     }
 }
 
@@ -309,6 +422,30 @@ mod tests {
         let debug = format!("{settings:?} {}", settings.describe());
         assert!(!debug.contains("env-secret-Zq81"), "{debug}");
         settings.connector().await.expect("builds");
+    }
+
+    #[tokio::test]
+    async fn cmp_is_a_third_api_and_the_api_flag_wins() {
+        let mut pairs = FULL.to_vec();
+        pairs.push((ENV_API, "cmp"));
+        let settings = Settings::resolve(None, env(&pairs)).expect("cmp");
+        assert_eq!(settings.api, ApiGeneration::Cmp);
+        assert!(
+            settings.describe().contains("API cmp"),
+            "{}",
+            settings.describe()
+        );
+        assert!(matches!(
+            settings.vault().await.expect("builds"),
+            Connector::Cmp(_)
+        ));
+        let err = settings.connector().await.expect_err("alias-only commands");
+        assert!(err.message.contains("--api cmp"), "{}", err.message);
+        let flagged =
+            Settings::resolve_with(None, env(&pairs), Some(ApiGeneration::V1)).expect("flag");
+        assert_eq!(flagged.api, ApiGeneration::V1);
+        let err = parse_api("v3").expect_err("unknown");
+        assert!(err.message.contains("v2, v1 or cmp"), "{}", err.message);
     }
 
     #[test]

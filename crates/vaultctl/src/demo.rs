@@ -9,8 +9,11 @@ use vault_core::{
     Alias, Card, CardField, ConnectorAuthType, ConnectorVaultId, DeleteRequest, ExternalVault,
     InsertRequest, Report, ReportExt, RetrieveRequest, VaultError,
 };
-use vault_vgs::VgsConnector;
-use vgs_mock::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_VAULT_ID, MockConfig};
+use vault_vgs::{CmpConnector, VgsConnector};
+use vgs_mock::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_CMP_CLIENT_ID, DEMO_CMP_CLIENT_SECRET, DEMO_VAULT_ID,
+    MockConfig,
+};
 
 use crate::cli::DemoArgs;
 use crate::output::{
@@ -225,6 +228,9 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         "   the mock saw {} token requests in all (the wrong-secret and unknown-vault connectors fetched their own).",
         stats.token_requests
     );
+
+    // 8. The same tenant on VGS's Card Management Platform: one card object.
+    let cmp = cmp_card(&base, &cards, quiet).await?;
     step!(quiet, "");
     step!(
         quiet,
@@ -249,6 +255,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
             "token_fetches": fetches,
             "mock_token_requests": stats.token_requests,
             "vault_api_requests": api_calls,
+            "cmp": cmp,
         }));
     }
     mock.stop().await;
@@ -257,13 +264,127 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
 
 /// `{"auth_type":"SignatureKey","api_key":…,"key1":…,"api_secret":…}`.
 fn signature_key_json(secret: &str, vault_id: &str) -> String {
+    signature_key_json_of(DEMO_CLIENT_ID, secret, vault_id)
+}
+
+/// [`signature_key_json`] for any client.
+fn signature_key_json_of(client_id: &str, secret: &str, vault_id: &str) -> String {
     // Written out rather than with `json!`, to keep Hyperswitch's field order.
     format!(
         r#"{{"auth_type":"SignatureKey","api_key":{},"key1":{},"api_secret":{}}}"#,
-        Value::from(DEMO_CLIENT_ID),
+        Value::from(client_id),
         Value::from(secret),
         Value::from(vault_id)
     )
+}
+
+/// Step 8: one card through the CMP connector, built from the same kind of envelope
+/// and held the same way: inserted, inserted again (already stored), retrieved in the
+/// PCI view, deleted. Prints card id, PAN alias and last four; never the card.
+async fn cmp_card(base: &str, cards: &[Card], quiet: bool) -> Result<Value, Failure> {
+    let bug = |what: &str| {
+        Failure::new(format!(
+            "CMP: {what}. Fix: this is a vaultlink bug; please report it with `vaultctl -vv demo` output"
+        ))
+    };
+    // CMP's card object has no holder-name field: take a card without one.
+    let card = cards
+        .iter()
+        .find(|c| c.holder_name.is_none() && c.cvc.is_some())
+        .ok_or_else(|| {
+            Failure::new("fixtures/cards.json has no card with a CVC and no holder name")
+        })?
+        .clone();
+    let auth: ConnectorAuthType = serde_json::from_str(&signature_key_json_of(
+        DEMO_CMP_CLIENT_ID,
+        DEMO_CMP_CLIENT_SECRET,
+        DEMO_VAULT_ID,
+    ))
+    .map_err(|e| Failure::new(format!("the SignatureKey JSON does not parse: {e}")))?;
+    let vault: Arc<dyn ExternalVault> = Arc::new(
+        CmpConnector::builder()
+            .auth_type(&auth)
+            .and_then(|builder| builder.endpoint(base).build())
+            .map_err(|r| Failure::vault("building the CMP connector failed", &r))?,
+    );
+    step!(
+        quiet,
+        "8. CMP: one card object. The same tenant on VGS's Card Management Platform, built from a SignatureKey (CMP client {DEMO_CMP_CLIENT_ID}) and held as Arc<dyn ExternalVault> too:"
+    );
+    let label = card_label(&card);
+    let stored = vault
+        .insert(InsertRequest::card(card.clone()))
+        .await
+        .map_err(|r| Failure::vault(&format!("CMP: inserting card {label} failed"), &r))?;
+    let id = stored.connector_vault_id.clone();
+    let card_id = id
+        .aliases()
+        .first()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let aliases = stored
+        .card_aliases
+        .as_ref()
+        .ok_or_else(|| bug("the insert answer has no card object"))?;
+    step!(
+        quiet,
+        "     inserted {label}: card id {card_id}, PAN alias {}, last four {} (BIN {}; CVC kept volatile, status {})",
+        aliases.pan_alias,
+        aliases.last4,
+        aliases.bin.as_deref().unwrap_or("?"),
+        aliases.cvc_status.map_or("none", |s| s.as_str())
+    );
+    let again = vault
+        .insert(InsertRequest::card(card.clone()))
+        .await
+        .map_err(|r| Failure::vault("CMP: inserting the card again failed", &r))?;
+    if !again.already_stored || again.connector_vault_id != id {
+        return Err(bug(
+            "inserting the same card again did not return the stored card",
+        ));
+    }
+    step!(
+        quiet,
+        "     inserted it again -> already stored (CMP's duplicate check answered 303): the same card id, no second card"
+    );
+    let back = vault
+        .retrieve(RetrieveRequest::new(id.clone()))
+        .await
+        .map_err(|r| Failure::vault("CMP: retrieving the card failed", &r))?;
+    let round_trip = back.card() == Some(&card);
+    if !round_trip {
+        return Err(bug("the retrieved card differs from the one inserted"));
+    }
+    step!(
+        quiet,
+        "     retrieved it by card id (PCI view, cards:read-pci): number, expiry and CVC round-trip"
+    );
+    let deleted = vault
+        .delete(DeleteRequest::new(id.clone()))
+        .await
+        .map_err(|r| Failure::vault("CMP: deleting the card failed", &r))?;
+    let after = vault.retrieve(RetrieveRequest::new(id.clone())).await;
+    let (after_line, after_kind) = describe(after.as_ref().err());
+    if after_kind != Some(VaultError::AliasNotFound) {
+        return Err(bug("a deleted card could still be retrieved"));
+    }
+    step!(
+        quiet,
+        "     deleted it ({} card removed) -> retrieving it again: {}",
+        deleted.removed.len(),
+        after_kind.map_or(after_line, kind_name)
+    );
+    Ok(json!({
+        "card_id": card_id,
+        "pan_alias": aliases.pan_alias.as_str(),
+        "card_number_last4": aliases.last4,
+        "bin": aliases.bin,
+        "aliases": id_json(&id),
+        "already_stored": again.already_stored,
+        "round_trip": round_trip,
+        "deleted": deleted.removed.len(),
+        "retrieve_after_delete": after_kind.map(|k| k.code()),
+    }))
 }
 
 /// Builds the connector the way an orchestrator does: from the stored credential

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use vault_core::VaultId;
 use vgs_mock::{
-    ALIAS_SCOPES, BasicCredentials, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_V1_PASSWORD,
-    DEMO_V1_USERNAME, DEMO_VAULT_ID, FaultConfig, MockConfig, TOKEN_PATH, VaultConfig,
+    ALIAS_SCOPES, BasicCredentials, CARD_SCOPES, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
+    DEMO_CMP_CLIENT_ID, DEMO_CMP_CLIENT_SECRET, DEMO_V1_PASSWORD, DEMO_V1_USERNAME, DEMO_VAULT_ID,
+    FaultConfig, MockConfig, TOKEN_PATH, VaultConfig,
 };
 
 use crate::cli::ServeArgs;
@@ -40,6 +41,13 @@ pub(crate) fn mock_config(args: &ServeArgs) -> Result<MockConfig, Failure> {
         args.client_secret.as_deref().unwrap_or(DEMO_CLIENT_SECRET),
         &ALIAS_SCOPES,
     );
+    // CMP beside the alias API: the demo's CMP service account, for the first vault.
+    config = config.with_cmp_client(
+        DEMO_CMP_CLIENT_ID,
+        DEMO_CMP_CLIENT_SECRET,
+        &CARD_SCOPES,
+        &vault_ids[0],
+    );
     if let Some(ttl) = args.token_ttl {
         if ttl == 0 {
             return Err(Failure::new(
@@ -60,7 +68,9 @@ pub(crate) fn mock_config(args: &ServeArgs) -> Result<MockConfig, Failure> {
             "fault settings are not valid: {why}. Fix: give probabilities between 0 and 1, e.g. --fault-5xx 0.05"
         ))
     })?;
-    Ok(config.with_faults(faults))
+    Ok(config
+        .with_faults(faults)
+        .with_rate_limit_per_minute(args.rate_limit.0))
 }
 
 /// Runs the mock until Ctrl-C or SIGTERM, then stops it and returns.
@@ -82,7 +92,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let first_vault = config.vaults.first().map_or("", |v| v.id.as_str());
     let vaults: Vec<&str> = config.vaults.iter().map(|v| v.id.as_str()).collect();
     say!("vaults:            {}", vaults.join(", "));
-    for client in &config.clients {
+    for client in config.clients.iter().filter(|c| c.tenant.is_none()) {
         say!(
             "API v2 client:     {} / {} (scopes {})",
             client.id,
@@ -99,6 +109,15 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
                 vault.id
             );
         }
+    }
+    for client in config.clients.iter().filter(|c| c.tenant.is_some()) {
+        say!(
+            "CMP client:        {} / {} (scopes {}; tenant {})",
+            client.id,
+            client.secret,
+            client.scopes.join(" "),
+            client.tenant.as_deref().unwrap_or_default()
+        );
     }
     let faults = &config.faults;
     say!(
@@ -124,6 +143,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         "  POST, GET       {base}/aliases                      (API v1, HTTP Basic access credentials)"
     );
     say!("  GET, PUT, DEL   {base}/aliases/{{alias}}");
+    say!(
+        "  POST            {base}/cards                        (CMP, Bearer token; application/vnd.api+json)"
+    );
+    say!("  GET, DEL        {base}/cards/{{id}}");
     say!("  GET             {base}/_mock/stats                  (token and API request counters)");
     if let Some(client) = config.clients.first() {
         say!("use it:");
@@ -133,6 +156,13 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             client.secret
         );
         say!("  vaultctl check");
+    }
+    if let Some(client) = config.clients.iter().find(|c| c.tenant.is_some()) {
+        say!(
+            "  VGS_CLIENT_ID={} VGS_CLIENT_SECRET={} vaultctl check --api cmp   (CMP)",
+            client.id,
+            client.secret
+        );
     }
     say!("Ctrl-C or SIGTERM stops it");
 
@@ -189,7 +219,20 @@ mod tests {
         assert_eq!(config.vaults.len(), 1);
         assert_eq!(config.vaults[0].id, DEMO_VAULT_ID);
         assert_eq!(config.clients[0].id, DEMO_CLIENT_ID);
+        assert_eq!(config.clients[1].id, DEMO_CMP_CLIENT_ID);
+        assert_eq!(config.clients[1].tenant.as_deref(), Some(DEMO_VAULT_ID));
         assert_eq!(config.faults, FaultConfig::default());
+        assert_eq!(config.rate_limit_per_minute, Some(3_000));
+    }
+
+    #[test]
+    fn the_rate_limit_can_be_lifted_for_benchmarks() {
+        let config = mock_config(&serve_args(&["--rate-limit", "none"])).expect("valid");
+        assert_eq!(config.rate_limit_per_minute, None);
+        let config = mock_config(&serve_args(&["--rate-limit", "600"])).expect("valid");
+        assert_eq!(config.rate_limit_per_minute, Some(600));
+        let cli = Cli::try_parse_from(["vaultctl", "mock", "serve", "--rate-limit", "0"]);
+        assert!(cli.is_err());
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::io::{IsTerminal, Read};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use vault_core::{
-    Alias, AliasFormat, Card, CardField, ConnectorVaultId, DeleteRequest, ExternalVault,
-    FieldAlias, FieldAliases, InsertRequest, REDACTED, ReportExt, RetrieveRequest, RevealedCard,
-    Storage, VaultError,
+    Alias, AliasFormat, Card, CardAliases, CardField, ConnectorVaultId, DeleteRequest,
+    ExternalVault, FieldAlias, FieldAliases, InsertRequest, REDACTED, ReportExt, RetrieveRequest,
+    RevealedCard, Storage, VaultError,
 };
 use vault_vgs::ApiGeneration;
 
@@ -28,7 +28,7 @@ pub(crate) const CARD_FIELDS_HELP: &str = "one JSON object with card_number, car
 /// `vaultctl insert`: one card from stdin into the vault; prints its aliases.
 pub(crate) async fn insert(args: InsertArgs) -> Result<(), Failure> {
     let settings = Settings::load(&args.vault)?;
-    let connector = settings.connector().await?;
+    let connector = settings.vault().await?;
     if std::io::stdin().is_terminal() {
         eprintln!("reading card JSON from stdin (end with Ctrl-D)…");
     }
@@ -45,10 +45,26 @@ pub(crate) async fn insert(args: InsertArgs) -> Result<(), Failure> {
         .map_err(|report| Failure::vault("insert failed", &report))?;
     let id = stored.connector_vault_id;
     if args.json {
-        print_json(&id_json(&id));
+        let mut doc = id_json(&id);
+        // A card object (CMP): its aliases beside the id; `retrieve --id` ignores them.
+        if let Some(aliases) = &stored.card_aliases {
+            doc["card_aliases"] = card_aliases_json(aliases);
+        }
+        if stored.already_stored {
+            doc["already_stored"] = Value::Bool(true);
+        }
+        print_json(&doc);
     } else {
         say!("stored card {label} in {}", settings.describe());
         say!("{}", alias_table(&id, "  ").trim_end());
+        if let Some(aliases) = &stored.card_aliases {
+            say!("{}", card_aliases_table(aliases, "  ").trim_end());
+        }
+        if stored.already_stored {
+            say!(
+                "already stored: the vault's duplicate check found this card number; this is the existing card"
+            );
+        }
         say!(
             "keep these aliases instead of the card; `vaultctl insert --json` prints them as JSON for `vaultctl retrieve --id -`"
         );
@@ -111,11 +127,23 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
     }
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Retrieve)?;
     let settings = Settings::load(&args.vault)?;
-    let connector = settings.connector().await?;
+    let connector = settings.vault().await?;
     let response = connector
         .retrieve(RetrieveRequest::new(id))
         .await
         .map_err(|report| Failure::vault("retrieve failed", &report))?;
+    if let Some(aliases) = response.card_aliases() {
+        // CMP's non-PCI view: nothing secret to mask or reveal.
+        if args.json {
+            print_json(&json!({ "card_aliases": card_aliases_json(aliases) }));
+        } else {
+            say!("{}", card_aliases_table(aliases, "").trim_end());
+            say!(
+                "(the vault showed the card's aliases only: these credentials may not see the card in clear, e.g. a CMP service account without cards:read-pci)"
+            );
+        }
+        return Ok(());
+    }
     let Some(card) = response.card() else {
         return Err(Failure::new(
             "the vault returned a payment method that is not a card. Fix: use a vaultlink version that knows it",
@@ -242,7 +270,7 @@ fn mask_value(value: &str) -> String {
 pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Delete)?;
     let settings = Settings::load(&args.vault)?;
-    let connector = settings.connector().await?;
+    let connector = settings.vault().await?;
     let deleted = connector
         .delete(DeleteRequest::new(id))
         .await
@@ -279,7 +307,7 @@ pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
 /// `vaultctl check`: a token and one vault call; says what works and what does not.
 pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
     let settings = Settings::load(&args.vault)?;
-    let connector = settings.connector().await?;
+    let connector = settings.vault().await?;
     if !args.json {
         say!("checking {}", settings.describe());
     }
@@ -307,11 +335,18 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
         _ => String::new(),
     };
     let scope_note = match scope {
+        "ok" if settings.api == ApiGeneration::Cmp => {
+            "CMP answered a card read (cards:read)".to_owned()
+        }
         "ok" => "the vault answered a reveal (aliases:read)".to_owned(),
         "failed" => "the service account lacks a scope".to_owned(),
         _ => String::new(),
     };
     let vault_note = match vault {
+        "ok" if settings.api == ApiGeneration::Cmp => format!(
+            "CMP answered at {} (the tenant is the service account's, {} by the settings)",
+            settings.location, settings.vault_id
+        ),
         "ok" => format!("{} exists at {}", settings.vault_id, settings.location),
         "failed" => format!("{} is unknown at {}", settings.vault_id, settings.location),
         "not reached" => format!("{} did not answer", settings.location),
@@ -361,6 +396,42 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
         )
         .with_extra("check", findings)),
     }
+}
+
+/// A card object's aliases as JSON (nothing secret in them).
+fn card_aliases_json(aliases: &CardAliases) -> Value {
+    json!({
+        "pan_alias": aliases.pan_alias.as_str(),
+        "cvc_alias": aliases.cvc_alias.as_ref().map(Alias::as_str),
+        "cvc_status": aliases.cvc_status.map(|s| s.as_str()),
+        "bin": aliases.bin,
+        "last4": aliases.last4,
+        "card_exp_month": aliases.exp_month.two_digits(),
+        "card_exp_year": aliases.exp_year.get().to_string(),
+    })
+}
+
+/// A card object's aliases, one a line.
+fn card_aliases_table(aliases: &CardAliases, indent: &str) -> String {
+    let mut out = format!("{indent}{:<17} {}\n", "pan_alias", aliases.pan_alias);
+    if let Some(cvc) = &aliases.cvc_alias {
+        let status = aliases.cvc_status.map_or("", |s| s.as_str());
+        out.push_str(&format!(
+            "{indent}{:<17} {cvc} (cvc_status {status})\n",
+            "cvc_alias"
+        ));
+    }
+    if let Some(bin) = &aliases.bin {
+        out.push_str(&format!("{indent}{:<17} {bin}\n", "bin"));
+    }
+    out.push_str(&format!("{indent}{:<17} {}\n", "last4", aliases.last4));
+    out.push_str(&format!(
+        "{indent}{:<17} {}/{}\n",
+        "expiry",
+        aliases.exp_month.two_digits(),
+        aliases.exp_year.get()
+    ));
+    out
 }
 
 /// What the aliases are for: retrieve needs a whole card, delete takes any part.

@@ -272,7 +272,7 @@ pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, S
 }
 
 /// The Bearer token of the Authorization header, if any.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -323,7 +323,7 @@ impl Caller {
     }
 }
 
-fn with_remaining(response: &mut Response, remaining: Option<u32>) {
+pub(crate) fn with_remaining(response: &mut Response, remaining: Option<u32>) {
     if let Some(remaining) = remaining {
         response
             .headers_mut()

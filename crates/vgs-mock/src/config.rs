@@ -1,5 +1,6 @@
 //! The mock's explicit configuration: vaults and their v1 access credentials, OAuth
-//! clients and their scopes, token lifetime, rate limit, faults and clock.
+//! clients and their scopes (and CMP tenant), token lifetime, rate limit, CMP's CVC
+//! window and duplicate check, faults and clock.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,6 +21,16 @@ pub const DEMO_V1_PASSWORD: &str = "demo-password";
 
 /// The vault API v2 scopes: `aliases:read`, `aliases:write`, `aliases:delete`.
 pub const ALIAS_SCOPES: [&str; 3] = ["aliases:read", "aliases:write", "aliases:delete"];
+/// The CMP scopes of a PCI client: `cards:write` (create, delete), `cards:read` (read
+/// the non-PCI view), `cards:read-pci` (PAN and CVC in clear).
+pub const CARD_SCOPES: [&str; 3] = ["cards:write", "cards:read", "cards:read-pci"];
+/// OAuth client id of [`MockConfig::demo`]'s CMP service account.
+pub const DEMO_CMP_CLIENT_ID: &str = "demo-cmp-client";
+/// OAuth client secret of [`MockConfig::demo`]'s CMP service account.
+pub const DEMO_CMP_CLIENT_SECRET: &str = "demo-cmp-secret";
+/// How long CMP keeps a card's CVC unless configured: one hour (our choice; CMP says
+/// "a short period", and one hour is how long the vault keeps VOLATILE values).
+pub const DEFAULT_CVC_WINDOW: Duration = Duration::from_secs(3600);
 /// Token lifetime unless configured: 300 s, VGS's default for service accounts.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 /// Requests per minute and vault unless configured: 3,000, as the spec states.
@@ -46,6 +57,8 @@ pub struct MockConfig {
     pub faults: FaultConfig,
     /// The clock for token expiry, VOLATILE expiry and rate-limit windows.
     pub clock: MockClock,
+    /// How long a CMP card keeps its CVC after it was stored ([`DEFAULT_CVC_WINDOW`]).
+    pub cvc_window: Duration,
 }
 
 impl Default for MockConfig {
@@ -57,6 +70,7 @@ impl Default for MockConfig {
             rate_limit_per_minute: Some(DEFAULT_RATE_LIMIT_PER_MINUTE),
             faults: FaultConfig::default(),
             clock: MockClock::system(),
+            cvc_window: DEFAULT_CVC_WINDOW,
         }
     }
 }
@@ -68,12 +82,20 @@ impl MockConfig {
     }
 
     /// One vault [`DEMO_VAULT_ID`] with v1 credentials [`DEMO_V1_USERNAME`] /
-    /// [`DEMO_V1_PASSWORD`], and one OAuth client [`DEMO_CLIENT_ID`] /
-    /// [`DEMO_CLIENT_SECRET`] granted all of [`ALIAS_SCOPES`].
+    /// [`DEMO_V1_PASSWORD`], one OAuth client [`DEMO_CLIENT_ID`] /
+    /// [`DEMO_CLIENT_SECRET`] granted all of [`ALIAS_SCOPES`], and one CMP service
+    /// account [`DEMO_CMP_CLIENT_ID`] / [`DEMO_CMP_CLIENT_SECRET`] granted all of
+    /// [`CARD_SCOPES`] (a PCI client) for tenant [`DEMO_VAULT_ID`].
     pub fn demo() -> Self {
         Self::new()
             .with_vault(DEMO_VAULT_ID, DEMO_V1_USERNAME, DEMO_V1_PASSWORD)
             .with_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, &ALIAS_SCOPES)
+            .with_cmp_client(
+                DEMO_CMP_CLIENT_ID,
+                DEMO_CMP_CLIENT_SECRET,
+                &CARD_SCOPES,
+                DEMO_VAULT_ID,
+            )
     }
 
     /// Adds a vault reachable on v1 with the access credentials `username`/`password`.
@@ -87,6 +109,26 @@ impl MockConfig {
     /// Adds an OAuth client granted `scopes`.
     pub fn with_client(mut self, id: &str, secret: &str, scopes: &[&str]) -> Self {
         self.clients.push(OAuthClient::new(id, secret, scopes));
+        self
+    }
+
+    /// Adds a CMP service account of `tenant` granted `scopes` (e.g. [`CARD_SCOPES`],
+    /// or `["cards:write", "cards:read"]` for a non-PCI client).
+    pub fn with_cmp_client(
+        mut self,
+        id: &str,
+        secret: &str,
+        scopes: &[&str],
+        tenant: &str,
+    ) -> Self {
+        self.clients
+            .push(OAuthClient::new(id, secret, scopes).with_tenant(tenant));
+        self
+    }
+
+    /// Sets how long CMP cards keep their CVC.
+    pub fn with_cvc_window(mut self, window: Duration) -> Self {
+        self.cvc_window = window;
         self
     }
 
@@ -124,15 +166,25 @@ pub struct VaultConfig {
     pub id: String,
     /// HTTP Basic access credentials for API v1; each pair identifies this vault.
     pub v1_credentials: Vec<BasicCredentials>,
+    /// CMP's duplicate-card check for this tenant: creating a card whose PAN is
+    /// already a card of the tenant answers 303 with the existing card. Default on.
+    pub duplicate_card_check: bool,
 }
 
 impl VaultConfig {
-    /// A vault without v1 credentials (reachable on v2 only).
+    /// A vault without v1 credentials (reachable on v2 only), duplicate-card check on.
     pub fn new(id: &str) -> Self {
         Self {
             id: id.to_owned(),
             v1_credentials: Vec::new(),
+            duplicate_card_check: true,
         }
+    }
+
+    /// Turns CMP's duplicate-card check on or off for this tenant.
+    pub fn with_duplicate_card_check(mut self, on: bool) -> Self {
+        self.duplicate_card_check = on;
+        self
     }
 
     /// Adds a pair of v1 access credentials.
@@ -181,16 +233,27 @@ pub struct OAuthClient {
     pub secret: String,
     /// Scopes the client may be granted (a token request may ask for a subset).
     pub scopes: Vec<String>,
+    /// The CMP tenant (vault id) whose cards the client's tokens reach. CMP's host
+    /// names no tenant: a service account belongs to one. `None`: the first vault of
+    /// the configuration.
+    pub tenant: Option<String>,
 }
 
 impl OAuthClient {
-    /// A client granted `scopes`.
+    /// A client granted `scopes`, bound to no tenant.
     pub fn new(id: &str, secret: &str, scopes: &[&str]) -> Self {
         Self {
             id: id.to_owned(),
             secret: secret.to_owned(),
             scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
+            tenant: None,
         }
+    }
+
+    /// Binds the client to a CMP tenant (vault id).
+    pub fn with_tenant(mut self, tenant: &str) -> Self {
+        self.tenant = Some(tenant.to_owned());
+        self
     }
 }
 
@@ -200,6 +263,7 @@ impl fmt::Debug for OAuthClient {
             .field("id", &self.id)
             .field("secret", &"[redacted]")
             .field("scopes", &self.scopes)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }

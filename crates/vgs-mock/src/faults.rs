@@ -362,6 +362,8 @@ fn fault_response(state: &MockState, route: Route, req: &Request, status: u16) -
     let retry_after = state.faults_engine().retry_after_secs();
     let mut response = if route == Route::TokenEndpoint {
         token::fault_response(status)
+    } else if route.is_cmp() {
+        crate::cmp::fault_response(status)
     } else {
         let (target, href) = api::describe(state, req.headers(), req.uri().path());
         let detail = "injected fault".to_owned();

@@ -1,5 +1,6 @@
-//! A stateful mock of VGS: the OAuth token endpoint and the vault API (v1 and v2),
-//! written from VGS's documents only, for offline tests, demos and benchmarks.
+//! A stateful mock of VGS: the OAuth token endpoint, the vault API (v1 and v2) and the
+//! Card Management Platform (CMP), written from VGS's documents only, for offline
+//! tests, demos and benchmarks.
 //!
 //! # Use
 //!
@@ -22,6 +23,17 @@
 //!   `aliases:read` to reveal, `aliases:delete` to delete): the same paths when the
 //!   Host header's first label is the vault id (`tnt….sandbox.vault-api.verygoodvault.com`),
 //!   or under `/v2/{vault}/` on plain loopback.
+//! - CMP (Bearer token; JSON:API bodies `application/vnd.api+json`, else 415):
+//!   `POST /cards` (`cards:write`; 201, or 303 with `Location: /cards/{id}` and the
+//!   existing card when the tenant's duplicate check finds the PAN), `GET /cards/{id}`
+//!   (`cards:read`: aliases, BIN, last four, expiry, `cvc_status`; with
+//!   `cards:read-pci` also `pan` and, inside the CVC window, `cvc`),
+//!   `DELETE /cards/{id}` (`cards:write`, our choice; 204). Errors are JSON:API
+//!   `{"errors":[{status,code,title,detail,source:{pointer}}]}`: 400 `bad-request`, 401
+//!   `unauthorized`, 403 `forbidden` (naming the scope), 404 `not-found`, 415
+//!   `unsupported-media-type`, 422 `missing-required-field` / `validation-failed` /
+//!   `failed-dependency` (an unknown `pan_alias`/`cvc_alias`), 429; injected 500 is
+//!   JSON:API `server-error`, injected 502/503/504 a gateway HTML page.
 //! - `GET /_mock/stats`, `POST /_mock/reset`, `POST /_mock/reset-stats`,
 //!   `GET|POST /_mock/faults`, `POST /_mock/fail-next`: the mock's own controls.
 //!
@@ -41,6 +53,19 @@
 //!   `x-ratelimit-remaining` (not a v1 401, whose vault is unknown; not when the
 //!   limit is lifted with `rate_limit_per_minute: None`).
 //! - Stats JSON field names are stable: see [`Stats`] and [`VaultStats`].
+//! - CMP tenants: a tenant is a configured vault. CMP's host names no tenant, so a
+//!   token's tenant is its OAuth client's ([`OAuthClient::tenant`]), or the first
+//!   vault of the configuration for a client bound to none. CMP calls count in that
+//!   vault's stats and rate limit. The duplicate-card check is per tenant
+//!   ([`VaultConfig::duplicate_card_check`], on by default;
+//!   [`MockState::set_duplicate_card_check`]); a 303 changes nothing (a CVC sent with
+//!   the duplicate is not stored). A card keeps its CVC for [`MockConfig::cvc_window`]
+//!   (one hour by default) by the mock's clock, then forgets it: `cvc` is gone from
+//!   the PCI view and `cvc_status` is `expired`. Card ids are `CRD` + 22 base58
+//!   characters, aliases `tok_sandbox_` + 22; the fingerprint is random per PAN and
+//!   tenant (not derived from the PAN). Cards are not alias-API records: their aliases
+//!   are not revealable through `/aliases`; `pan_alias`/`cvc_alias` in a create read
+//!   existing alias-API records of the tenant.
 //! - Logs are at `debug`/`trace` only (one `info` line at start) and never carry
 //!   values, credentials or tokens.
 
@@ -49,6 +74,7 @@
 mod aliases;
 mod api;
 mod clock;
+mod cmp;
 mod config;
 mod control;
 mod faults;
@@ -73,9 +99,10 @@ pub use crate::aliases::MAX_BATCH;
 pub use crate::api::{MAX_BODY_BYTES, RATE_LIMIT_HEADER};
 pub use crate::clock::MockClock;
 pub use crate::config::{
-    ALIAS_SCOPES, BasicCredentials, DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_TOKEN_LIFETIME,
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_V1_PASSWORD, DEMO_V1_USERNAME, DEMO_VAULT_ID,
-    MockConfig, OAuthClient, VaultConfig,
+    ALIAS_SCOPES, BasicCredentials, CARD_SCOPES, DEFAULT_CVC_WINDOW, DEFAULT_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_CMP_CLIENT_ID,
+    DEMO_CMP_CLIENT_SECRET, DEMO_V1_PASSWORD, DEMO_V1_USERNAME, DEMO_VAULT_ID, MockConfig,
+    OAuthClient, VaultConfig,
 };
 pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
 pub use crate::formats::AliasFormat;
@@ -88,7 +115,7 @@ pub use crate::store::{RecordView, Storage, VOLATILE_TTL};
 /// Path of the token endpoint (Keycloak's, as VGS serves it).
 pub const TOKEN_PATH: &str = "/auth/realms/vgs/protocol/openid-connect/token";
 
-/// Builds the mock's app: the token endpoint, vault API v1 and v2, and `/_mock/*`.
+/// Builds the mock's app: the token endpoint, vault API v1 and v2, CMP, and `/_mock/*`.
 pub fn router(state: MockState) -> Router {
     let alias_routes = |prefix: &str| {
         Router::new()
@@ -112,6 +139,7 @@ pub fn router(state: MockState) -> Router {
         .route(TOKEN_PATH, post(token::token_endpoint))
         .merge(alias_routes(""))
         .merge(alias_routes("/v2/{vault}"))
+        .merge(cmp::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             faults::observe,

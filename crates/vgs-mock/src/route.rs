@@ -1,5 +1,5 @@
 //! The mock's routes as one enum: the key for per-route stats and for deterministic
-//! faults. JSON names are the spec's `operationId`s (and `token`).
+//! faults. JSON names are the spec's `operationId`s (and `token`, and ours for CMP).
 
 use std::fmt;
 
@@ -31,11 +31,20 @@ pub enum Route {
     /// `POST /aliases/delete` (`deleteAliases`).
     #[serde(rename = "deleteAliases")]
     DeleteAliases,
+    /// CMP `POST /cards` (`createCard`).
+    #[serde(rename = "createCard")]
+    CreateCard,
+    /// CMP `GET /cards/{id}` (`getCard`).
+    #[serde(rename = "getCard")]
+    GetCard,
+    /// CMP `DELETE /cards/{id}` (`deleteCard`).
+    #[serde(rename = "deleteCard")]
+    DeleteCard,
 }
 
 impl Route {
-    /// Every route.
-    pub const ALL: [Route; 7] = [
+    /// Every route: the token endpoint, the alias API's, then CMP's.
+    pub const ALL: [Route; 10] = [
         Route::TokenEndpoint,
         Route::CreateAliases,
         Route::RevealMultipleAliases,
@@ -43,7 +52,15 @@ impl Route {
         Route::UpdateAlias,
         Route::DeleteAlias,
         Route::DeleteAliases,
+        Route::CreateCard,
+        Route::GetCard,
+        Route::DeleteCard,
     ];
+
+    /// Whether this is a CMP route (`/cards…`), which the vault API spec does not cover.
+    pub fn is_cmp(self) -> bool {
+        matches!(self, Route::CreateCard | Route::GetCard | Route::DeleteCard)
+    }
 
     /// The stable name used in JSON (stats keys, fault settings).
     pub fn as_str(self) -> &'static str {
@@ -55,6 +72,9 @@ impl Route {
             Route::UpdateAlias => "updateAlias",
             Route::DeleteAlias => "deleteAlias",
             Route::DeleteAliases => "deleteAliases",
+            Route::CreateCard => "createCard",
+            Route::GetCard => "getCard",
+            Route::DeleteCard => "deleteCard",
         }
     }
 
@@ -73,6 +93,9 @@ impl Route {
             ("/aliases/{alias}", "GET") => Route::RevealAlias,
             ("/aliases/{alias}", "PUT") => Route::UpdateAlias,
             ("/aliases/{alias}", "DELETE") => Route::DeleteAlias,
+            ("/cards", "POST") => Route::CreateCard,
+            ("/cards/{id}", "GET") => Route::GetCard,
+            ("/cards/{id}", "DELETE") => Route::DeleteCard,
             _ => return None,
         };
         Some(route)
@@ -114,5 +137,10 @@ mod tests {
             );
         }
         assert_eq!(Route::from_request(&Method::GET, "/_mock/stats"), None);
+        assert_eq!(
+            Route::from_request(&Method::GET, "/cards/{id}"),
+            Some(Route::GetCard)
+        );
+        assert!(Route::CreateCard.is_cmp() && !Route::CreateAliases.is_cmp());
     }
 }

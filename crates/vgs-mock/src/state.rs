@@ -2,11 +2,12 @@
 //! rate-limit windows, tokens, counters, faults) and its Rust-side inspection API.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::clock::MockClock;
+use crate::cmp::CardStore;
 use crate::config::{BasicCredentials, MockConfig};
 use crate::faults::{FailWith, FaultConfig, Faults};
 use crate::lock;
@@ -47,6 +48,8 @@ impl MockState {
                     id: vault.id.clone(),
                     v1_credentials: vault.v1_credentials.clone(),
                     store: Mutex::new(VaultStore::default()),
+                    cards: Mutex::new(CardStore::default()),
+                    duplicate_card_check: AtomicBool::new(vault.duplicate_card_check),
                     rate: Mutex::new(None),
                     create_requests: AtomicU64::new(0),
                     api_requests: AtomicU64::new(0),
@@ -85,8 +88,10 @@ impl MockState {
         for (id, vault) in &self.inner.vaults {
             let (records, aliases) = lock(&vault.store).counts(now);
             let (records, aliases) = (records as u64, aliases as u64);
+            let cards = lock(&vault.cards).len() as u64;
             stats.records_stored += records;
             stats.aliases_stored += aliases;
+            stats.cards_stored += cards;
             stats.vaults.insert(
                 id.clone(),
                 VaultStats {
@@ -95,6 +100,7 @@ impl MockState {
                     rate_limited: vault.rate_limited.load(Ordering::Relaxed),
                     records_stored: records,
                     aliases_stored: aliases,
+                    cards_stored: cards,
                 },
             );
         }
@@ -106,6 +112,7 @@ impl MockState {
     pub fn reset(&self) {
         for vault in self.inner.vaults.values() {
             lock(&vault.store).clear();
+            lock(&vault.cards).clear();
             *lock(&vault.rate) = None;
         }
         self.inner.tokens.clear();
@@ -136,6 +143,23 @@ impl MockState {
         let slot = self.vault(vault)?;
         let now = self.now();
         Some(lock(&slot.store).counts(now).0)
+    }
+
+    /// Turns CMP's duplicate-card check of tenant `vault` on or off; false for an
+    /// unknown vault.
+    pub fn set_duplicate_card_check(&self, vault: &str, on: bool) -> bool {
+        match self.vault(vault) {
+            Some(slot) => {
+                slot.duplicate_card_check.store(on, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// CMP cards stored in tenant `vault` now; `None` for an unknown vault.
+    pub fn card_count(&self, vault: &str) -> Option<usize> {
+        Some(lock(&self.vault(vault)?.cards).len())
     }
 
     /// The random fault settings in force.
@@ -175,6 +199,19 @@ impl MockState {
         self.inner.vaults.get(id)
     }
 
+    /// The CMP tenant of an OAuth client: the vault it is bound to, else the first
+    /// vault of the configuration.
+    pub(crate) fn cmp_tenant(&self, client_id: &str) -> Option<&Arc<VaultSlot>> {
+        let config = &self.inner.config;
+        let bound = config
+            .clients
+            .iter()
+            .find(|client| client.id == client_id)
+            .and_then(|client| client.tenant.as_deref());
+        let tenant = bound.or_else(|| config.vaults.first().map(|v| v.id.as_str()))?;
+        self.vault(tenant)
+    }
+
     /// The vault whose v1 access credentials these are.
     pub(crate) fn vault_for_v1(&self, username: &str, password: &str) -> Option<&Arc<VaultSlot>> {
         self.inner.vaults.values().find(|vault| {
@@ -210,6 +247,10 @@ pub(crate) struct VaultSlot {
     pub(crate) id: String,
     v1_credentials: Vec<BasicCredentials>,
     pub(crate) store: Mutex<VaultStore>,
+    /// The tenant's CMP card objects.
+    pub(crate) cards: Mutex<CardStore>,
+    /// Whether CMP's duplicate-card check is on for this tenant.
+    pub(crate) duplicate_card_check: AtomicBool,
     /// The current window: (start, requests admitted in it).
     rate: Mutex<Option<(SystemTime, u32)>>,
     pub(crate) create_requests: AtomicU64,

@@ -19,7 +19,7 @@ pub const RESET_KEY: &str = "reset";
 /// `token_failures`, `expired_token_rejections`, `api_requests`
 /// (`{route: {status: count}}`, routes named as [`Route::as_str`], statuses as
 /// decimal strings or `"reset"`), `faults_injected`, `aliases_stored`,
-/// `records_stored`, `vaults` (`{vault_id: VaultStats}`).
+/// `records_stored`, `cards_stored`, `vaults` (`{vault_id: VaultStats}`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -39,6 +39,9 @@ pub struct Stats {
     pub aliases_stored: u64,
     /// Distinct records stored over all vaults (one record may have several aliases).
     pub records_stored: u64,
+    /// CMP card objects stored over all tenants.
+    #[serde(default)]
+    pub cards_stored: u64,
     /// Per-vault counters, keyed by vault id.
     pub vaults: BTreeMap<String, VaultStats>,
 }
@@ -76,7 +79,7 @@ impl Stats {
 }
 
 /// Per-vault counters. JSON names: `create_requests`, `api_requests`,
-/// `rate_limited`, `records_stored`, `aliases_stored`.
+/// `rate_limited`, `records_stored`, `aliases_stored`, `cards_stored`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct VaultStats {
@@ -91,6 +94,9 @@ pub struct VaultStats {
     pub records_stored: u64,
     /// Aliases stored now.
     pub aliases_stored: u64,
+    /// CMP card objects stored now (the vault as a CMP tenant).
+    #[serde(default)]
+    pub cards_stored: u64,
 }
 
 /// The live counters.

@@ -63,6 +63,17 @@ fn demo_shows_aliases_and_masks_but_never_a_card_number_or_cvc_even_at_trace() {
     }
     assert!(out.contains("4/4 cards round-trip"), "{out}");
     assert!(out.contains("1 access token fetch served"), "{out}");
+    // The CMP card: its id, PAN alias and last four, already stored once, round-trip.
+    let cmp = out
+        .lines()
+        .find(|l| l.contains("card id CRD"))
+        .unwrap_or_else(|| panic!("CMP card line:\n{out}"));
+    assert!(
+        cmp.contains("PAN alias tok_sandbox_") && cmp.contains("last four 4444"),
+        "{cmp}"
+    );
+    assert!(out.contains("-> already stored"), "{out}");
+    assert!(out.contains("number, expiry and CVC round-trip"), "{out}");
     assert!(
         !all.contains("panicked") && !all.contains("stack backtrace"),
         "{all}"
@@ -109,6 +120,13 @@ fn demo_json_is_one_document_with_aliases_under_card_field_names() {
     );
     assert_eq!(doc["token_fetches"], 1);
     assert_eq!(doc["retrieve_after_delete"], "alias_not_found");
+    let cmp = &doc["cmp"];
+    assert!(cmp["card_id"].as_str().unwrap().starts_with("CRD"), "{cmp}");
+    assert_eq!(cmp["aliases"]["type"], "single");
+    assert_eq!(cmp["card_number_last4"], "4444");
+    assert_eq!(cmp["already_stored"], true);
+    assert_eq!(cmp["round_trip"], true);
+    assert_eq!(cmp["retrieve_after_delete"], "alias_not_found");
     assert_no_card_number(&out, &FIXTURE_PANS);
     assert_no_cvc(&out);
 }

@@ -209,9 +209,10 @@ async fn every_operation_and_status_is_exercised_against_the_spec() {
         statuses.insert(seen(route, &reply));
     }
     // 401, 413-less 415, injected 5xx and 429, rate limit 429 on every route.
+    // (CMP's routes are not in the spec: `cmp.rs` checks them against the reference.)
     for route in Route::ALL
         .into_iter()
-        .filter(|r| *r != Route::TokenEndpoint)
+        .filter(|r| *r != Route::TokenEndpoint && !r.is_cmp())
     {
         let (method, uri) = match route {
             Route::CreateAliases => (Method::POST, "/aliases".to_owned()),
@@ -220,7 +221,9 @@ async fn every_operation_and_status_is_exercised_against_the_spec() {
             Route::UpdateAlias => (Method::PUT, "/aliases/tok_a".to_owned()),
             Route::DeleteAlias => (Method::DELETE, "/aliases/tok_a".to_owned()),
             Route::DeleteAliases => (Method::POST, "/aliases/delete".to_owned()),
-            Route::TokenEndpoint => unreachable!(),
+            Route::TokenEndpoint | Route::CreateCard | Route::GetCard | Route::DeleteCard => {
+                unreachable!()
+            }
         };
         let reply = mock.call(method.clone(), &uri, None, None).await;
         statuses.insert(seen(route, &reply));

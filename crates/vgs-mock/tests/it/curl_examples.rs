@@ -224,7 +224,11 @@ async fn the_spec_curl_examples_succeed_against_the_served_mock() {
         );
     }
     let stats = mock.stats();
-    for route in vgs_mock::Route::ALL.into_iter().skip(1) {
+    for route in vgs_mock::Route::ALL
+        .into_iter()
+        .skip(1)
+        .filter(|r| !r.is_cmp())
+    {
         assert!(stats.api_total(route) >= 1, "{route} example not run");
     }
     mock.stop().await;

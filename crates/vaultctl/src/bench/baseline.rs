@@ -1,0 +1,451 @@
+//! The baseline of `vaultctl bench`: the connector's HTTP requests made with a bare
+//! `reqwest::Client` and one token fetched beforehand. The floor no connector can beat.
+//! Request bodies and URLs are built per call, byte for byte as the connector does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Client, Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use vault_auth::{OAuth2Source, TokenSource};
+use vault_core::{AliasFormat, Card, CardField, ClientId, ClientSecret, ConnectorVaultId, Storage};
+use vgs_mock::TOKEN_PATH;
+
+use crate::output::Failure;
+
+/// The classifier the connector puts on every value beside the field name.
+const CLASSIFIER: &str = "vaultlink";
+
+/// Which API the baseline speaks: API v1 sends HTTP Basic access credentials, API v2 a
+/// Bearer token fetched once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// Vault API v1: `{base}/aliases`, HTTP Basic.
+    V1,
+    /// Vault API v2: `{base}/v2/{vault}/aliases`, Bearer token.
+    V2,
+}
+
+/// Bare HTTP calls with a fixed `Authorization` header.
+pub(crate) struct Baseline {
+    client: Client,
+    authorization: HeaderValue,
+    aliases: Url,
+    /// The fetched token's lifetime (API v2).
+    pub(crate) token_lifetime: Option<Duration>,
+}
+
+/// The HTTP client both sides use the settings of: no redirects, no proxy,
+/// TCP_NODELAY, the connector's idle timeout. (The connector builds its own.)
+pub(crate) fn bare_client() -> Result<Client, Failure> {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .no_proxy()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot build an HTTP client: {e}")))
+}
+
+/// `{base}/aliases` (v1) or `{base}/v2/{vault}/aliases` (v2), as the connector routes a
+/// custom endpoint.
+pub(crate) fn aliases_url(base: &str, api: Api, vault_id: &str) -> Result<Url, Failure> {
+    let mut url = Url::parse(base).map_err(|e| {
+        Failure::new(format!(
+            "the endpoint {base} is not a URL: {e}. Fix: give one like http://127.0.0.1:8080"
+        ))
+    })?;
+    {
+        let mut path = url.path_segments_mut().map_err(|()| {
+            Failure::new(format!(
+                "the endpoint {base} cannot have a path. Fix: give an http(s) URL"
+            ))
+        })?;
+        path.pop_if_empty();
+        match api {
+            Api::V1 => path.push("aliases"),
+            Api::V2 => path.extend(["v2", vault_id, "aliases"]),
+        };
+    }
+    Ok(url)
+}
+
+impl Baseline {
+    /// Prepares the baseline: the Basic header (v1), or one token fetched now from the
+    /// mock's token endpoint (v2), outside any timing.
+    pub(crate) async fn new(
+        base: &str,
+        api: Api,
+        vault_id: &str,
+        client_id: &str,
+        secret: &SecretString,
+    ) -> Result<Self, Failure> {
+        let client = bare_client()?;
+        let aliases = aliases_url(base, api, vault_id)?;
+        let (authorization, token_lifetime) = match api {
+            Api::V1 => (basic_header(client_id, secret)?, None),
+            Api::V2 => {
+                let token_url = format!("{}{TOKEN_PATH}", base.trim_end_matches('/'));
+                let source = OAuth2Source::client_credentials(
+                    token_url.as_str(),
+                    ClientId::new(client_id),
+                    ClientSecret::from(secret.clone()),
+                )
+                .http_client(client.clone())
+                .build()
+                .map_err(|r| Failure::vault("the baseline's token source", &r))?;
+                let fetched = source
+                    .fetch()
+                    .await
+                    .map_err(|r| Failure::vault("the baseline's token fetch failed", &r))?;
+                let header = fetched
+                    .scheme
+                    .header_value(&fetched.token)
+                    .map_err(|r| Failure::vault("the baseline's token", &r))?;
+                (header, Some(fetched.lifetime))
+            }
+        };
+        Ok(Baseline {
+            client,
+            authorization,
+            aliases,
+            token_lifetime,
+        })
+    }
+
+    /// The connector's insert of `card`: one `POST /aliases` with its five values.
+    pub(crate) async fn insert(self: Arc<Self>, card: Card) -> Result<(), String> {
+        let body = insert_body(&card);
+        self.send(Method::POST, self.aliases.clone(), Some(body))
+            .await
+    }
+
+    /// The connector's retrieve of `id`: a multi-reveal of the persistent aliases,
+    /// then the volatile CVC, one after the other.
+    pub(crate) async fn retrieve(self: Arc<Self>, id: ConnectorVaultId) -> Result<(), String> {
+        for url in retrieve_urls(&self.aliases, &id)? {
+            self.send(Method::GET, url, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<(), String> {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header(AUTHORIZATION, self.authorization.clone());
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the mock answered HTTP {} ({} bytes)",
+                status.as_u16(),
+                body.len()
+            ))
+        }
+    }
+}
+
+fn basic_header(client_id: &str, secret: &SecretString) -> Result<HeaderValue, Failure> {
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(format!("{client_id}:{}", secret.expose_secret()));
+    let mut header = HeaderValue::try_from(format!("Basic {encoded}")).map_err(|_| {
+        Failure::new("the access credentials contain characters not allowed in a header")
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// `POST /aliases` body.
+#[derive(Serialize)]
+struct CreateAliases<'a> {
+    data: Vec<CreateAlias<'a>>,
+}
+
+/// One value to store.
+#[derive(Serialize)]
+struct CreateAlias<'a> {
+    value: &'a str,
+    classifiers: [&'static str; 2],
+    format: &'static str,
+    storage: &'static str,
+}
+
+/// The JSON the connector sends to store `card` field by field (number, expiry
+/// month, expiry year, CVC, holder name; the CVC volatile), serialised now.
+pub(crate) fn insert_body(card: &Card) -> Vec<u8> {
+    let month = card.exp_month.two_digits();
+    let year = card.exp_year.get().to_string();
+    let value = |value, field: CardField, format: AliasFormat, storage: Storage| CreateAlias {
+        value,
+        classifiers: [CLASSIFIER, field.as_str()],
+        format: format.as_str(),
+        storage: storage.as_str(),
+    };
+    let mut data = Vec::with_capacity(5);
+    data.push(value(
+        card.number.expose_secret(),
+        CardField::CardNumber,
+        AliasFormat::FpeSixTFour,
+        Storage::Persistent,
+    ));
+    data.push(value(
+        &month,
+        CardField::CardExpMonth,
+        AliasFormat::Uuid,
+        Storage::Persistent,
+    ));
+    data.push(value(
+        &year,
+        CardField::CardExpYear,
+        AliasFormat::Uuid,
+        Storage::Persistent,
+    ));
+    if let Some(cvc) = &card.cvc {
+        data.push(value(
+            cvc.expose_secret(),
+            CardField::CardCvc,
+            AliasFormat::Uuid,
+            Storage::Volatile,
+        ));
+    }
+    if let Some(name) = &card.holder_name {
+        data.push(value(
+            name.expose_secret(),
+            CardField::CardHolderName,
+            AliasFormat::Uuid,
+            Storage::Persistent,
+        ));
+    }
+    // Serialising borrowed strings cannot fail.
+    serde_json::to_vec(&CreateAliases { data }).unwrap_or_default()
+}
+
+/// The URLs the connector GETs to retrieve a per-field card, in its order: the
+/// persistent aliases in one multi-reveal, then the CVC from volatile storage.
+fn retrieve_urls(aliases: &Url, id: &ConnectorVaultId) -> Result<Vec<Url>, String> {
+    let ConnectorVaultId::Multi(fields) = id else {
+        return Err("the baseline retrieves per-field cards only".to_owned());
+    };
+    let persistent: Vec<&str> = fields
+        .values()
+        .filter(|f| f.storage == Storage::Persistent)
+        .map(|f| f.alias.as_str())
+        .collect();
+    let mut urls = Vec::with_capacity(2);
+    let mut many = aliases.clone();
+    many.query_pairs_mut()
+        .append_pair("aliases", &persistent.join(","));
+    urls.push(many);
+    if let Some(cvc) = fields.get(&CardField::CardCvc) {
+        let mut one = aliases.clone();
+        if let Ok(mut path) = one.path_segments_mut() {
+            path.pop_if_empty().push(cvc.alias.as_str());
+        }
+        one.query_pairs_mut()
+            .append_pair("storage", Storage::Volatile.as_str());
+        urls.push(one);
+    }
+    Ok(urls)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+    use vault_core::{Alias, ExternalVault, FieldAlias, InsertRequest, RetrieveRequest};
+    use vault_vgs::{ApiGeneration, VgsConnector};
+
+    use super::*;
+
+    /// One request as it arrived: `METHOD target`, the headers we compare, the body.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Seen {
+        line: String,
+        authorization: Option<String>,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    }
+
+    /// A one-connection-at-a-time HTTP/1.1 server that answers `answers` in order and
+    /// records the requests.
+    async fn capture(answers: Vec<(u16, String)>) -> (String, tokio::task::JoinHandle<Vec<Seen>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut answers = answers.into_iter().peekable();
+            while answers.peek().is_some() {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut stream = BufReader::new(stream);
+                while answers.peek().is_some() {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap() == 0 {
+                        break; // closed: take the next connection
+                    }
+                    let mut request = Seen {
+                        line: line.trim_end().trim_end_matches(" HTTP/1.1").to_owned(),
+                        authorization: None,
+                        content_type: None,
+                        body: Vec::new(),
+                    };
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        stream.read_line(&mut header).await.unwrap();
+                        let header = header.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        let (name, value) = header.split_once(": ").unwrap();
+                        match name.to_ascii_lowercase().as_str() {
+                            "content-length" => length = value.parse().unwrap(),
+                            "authorization" => request.authorization = Some(value.to_owned()),
+                            "content-type" => request.content_type = Some(value.to_owned()),
+                            _ => {}
+                        }
+                    }
+                    request.body = vec![0; length];
+                    stream.read_exact(&mut request.body).await.unwrap();
+                    seen.push(request);
+                    let (status, body) = answers.next().unwrap();
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                }
+            }
+            seen
+        });
+        (base, task)
+    }
+
+    fn card() -> Card {
+        serde_json::from_str(
+            r#"{"card_number":"4111111111111111","card_exp_month":"4","card_exp_year":"2030","card_cvc":"987","card_holder_name":"Ada Lovelace"}"#,
+        )
+        .unwrap()
+    }
+
+    fn connector(base: &str) -> VgsConnector {
+        VgsConnector::builder()
+            .credentials("user", SecretString::from("pass".to_owned()))
+            .vault_id("tntbench1")
+            .api(ApiGeneration::V1)
+            .endpoint(base)
+            .build()
+            .unwrap()
+    }
+
+    async fn baseline(base: &str) -> Arc<Baseline> {
+        let secret = SecretString::from("pass".to_owned());
+        Arc::new(
+            Baseline::new(base, Api::V1, "tntbench1", "user", &secret)
+                .await
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_baseline_insert_sends_the_connectors_request_byte_for_byte() {
+        let refused = (
+            400,
+            r#"{"errors":[{"status":400,"detail":"x"}]}"#.to_owned(),
+        );
+        let (base, server) = capture(vec![refused.clone()]).await;
+        let _ = connector(&base)
+            .insert(InsertRequest::card(card()))
+            .await
+            .expect_err("refused");
+        let by_connector = server.await.unwrap();
+
+        let (base, server) = capture(vec![refused]).await;
+        let _ = baseline(&base).await.insert(card()).await;
+        let by_baseline = server.await.unwrap();
+
+        assert_eq!(by_connector.len(), 1);
+        assert_eq!(by_connector, by_baseline);
+        let body = String::from_utf8(by_baseline[0].body.clone()).unwrap();
+        assert!(body.starts_with(r#"{"data":[{"value":"4111111111111111","classifiers":["vaultlink","card_number"],"format":"FPE_SIX_T_FOUR","storage":"PERSISTENT"}"#), "{body}");
+
+        // Without CVC and holder name the body has three values, no nulls.
+        let mut bare = card();
+        bare.cvc = None;
+        bare.holder_name = None;
+        let body = String::from_utf8(insert_body(&bare)).unwrap();
+        assert_eq!(body.matches("\"value\"").count(), 3, "{body}");
+        assert!(!body.contains("null"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_baseline_retrieve_makes_the_connectors_requests_in_its_order() {
+        let field = |alias: &str, storage| FieldAlias {
+            alias: Alias::new(alias).unwrap(),
+            format: AliasFormat::Uuid,
+            storage,
+        };
+        let id = ConnectorVaultId::Multi(BTreeMap::from([
+            (
+                CardField::CardNumber,
+                field("4111110000001111", Storage::Persistent),
+            ),
+            (CardField::CardExpMonth, field("tok_m", Storage::Persistent)),
+            (CardField::CardExpYear, field("tok_y", Storage::Persistent)),
+            (CardField::CardCvc, field("tok_c", Storage::Volatile)),
+            (
+                CardField::CardHolderName,
+                field("tok_h", Storage::Persistent),
+            ),
+        ]));
+        let answers = || {
+            vec![
+                (
+                    200,
+                    r#"{"data":{"4111110000001111":{"value":"4111111111111111"},"tok_m":{"value":"04"},"tok_y":{"value":"2030"},"tok_h":{"value":"Ada Lovelace"}}}"#.to_owned(),
+                ),
+                (200, r#"{"data":[{"value":"987"}]}"#.to_owned()),
+            ]
+        };
+        let (base, server) = capture(answers()).await;
+        let card_back = connector(&base)
+            .retrieve(RetrieveRequest::new(id.clone()))
+            .await
+            .unwrap();
+        assert_eq!(card_back.card(), Some(&card()));
+        let by_connector = server.await.unwrap();
+
+        let (base, server) = capture(answers()).await;
+        baseline(&base).await.retrieve(id).await.unwrap();
+        let by_baseline = server.await.unwrap();
+
+        assert_eq!(by_connector.len(), 2);
+        assert_eq!(by_connector, by_baseline);
+        assert_eq!(
+            by_baseline[0].line,
+            "GET /aliases?aliases=4111110000001111%2Ctok_m%2Ctok_y%2Ctok_h"
+        );
+        assert_eq!(by_baseline[1].line, "GET /aliases/tok_c?storage=VOLATILE");
+    }
+
+    #[test]
+    fn routes_follow_the_connectors_custom_endpoint_layout() {
+        let v2 = aliases_url("http://127.0.0.1:9/", Api::V2, "tntabc1").unwrap();
+        assert_eq!(v2.as_str(), "http://127.0.0.1:9/v2/tntabc1/aliases");
+        let v1 = aliases_url("http://127.0.0.1:9", Api::V1, "tntabc1").unwrap();
+        assert_eq!(v1.as_str(), "http://127.0.0.1:9/aliases");
+    }
+}
