@@ -26,7 +26,7 @@ use crate::config::VgsConnectorBuilder;
 use crate::http::{Call, Executor};
 use crate::routing::{ApiGeneration, Endpoint, Routes};
 use crate::transformers::{
-    self, FieldValues, Formats, MAX_VALUES_PER_REQUEST, Operation, SlotField, SlotValue, Stored,
+    self, FieldRefs, Formats, MAX_VALUES_PER_REQUEST, Operation, SlotField, SlotValue, Stored,
 };
 
 /// The VGS connector: an [`ExternalVault`] over VGS's vault API (v2 by default, or v1).
@@ -158,11 +158,15 @@ impl VgsConnector {
 
     /// Runs one flow inside its span (`vgs`: flow, vault id, attempt, status, trace
     /// id, duration) and logs its outcome: safe fields only, never values or bodies.
-    pub(crate) async fn traced<T>(
+    ///
+    /// Built from combinators rather than as an `async fn`: an async fn that awaits
+    /// the future it is given keeps two copies of it in its state, which doubled the
+    /// future every flow is boxed into (3.4 KB instead of 1.8 KB per call).
+    pub(crate) fn traced<T>(
         &self,
         flow: &'static str,
         work: impl Future<Output = VaultResult<T>>,
-    ) -> VaultResult<T> {
+    ) -> impl Future<Output = VaultResult<T>> {
         let span = tracing::debug_span!(
             "vgs",
             flow,
@@ -173,24 +177,26 @@ impl VgsConnector {
             duration_ms = field::Empty,
         );
         let started = std::time::Instant::now();
-        let outcome = work.instrument(span.clone()).await;
-        let elapsed = started.elapsed();
-        span.record("duration_ms", elapsed.as_millis() as u64);
-        span.in_scope(|| match &outcome {
-            Ok(_) => tracing::debug!(
-                flow,
-                duration_ms = elapsed.as_millis() as u64,
-                "vault call succeeded"
-            ),
-            Err(report) => tracing::debug!(
-                flow,
-                duration_ms = elapsed.as_millis() as u64,
-                kind = report.kind().code(),
-                retryable = report.is_retryable(),
-                "vault call failed"
-            ),
-        });
-        outcome
+        let recorder = span.clone();
+        futures_util::FutureExt::map(work.instrument(span), move |outcome| {
+            let elapsed = started.elapsed();
+            recorder.record("duration_ms", elapsed.as_millis() as u64);
+            recorder.in_scope(|| match &outcome {
+                Ok(_) => tracing::debug!(
+                    flow,
+                    duration_ms = elapsed.as_millis() as u64,
+                    "vault call succeeded"
+                ),
+                Err(report) => tracing::debug!(
+                    flow,
+                    duration_ms = elapsed.as_millis() as u64,
+                    kind = report.kind().code(),
+                    retryable = report.is_retryable(),
+                    "vault call failed"
+                ),
+            });
+            outcome
+        })
     }
 
     /// Reveals the value behind one alias, kept in `storage` (an operator's lookup
@@ -282,7 +288,6 @@ impl VgsConnector {
 
     /// One `POST /aliases` of at most 20 values.
     async fn store(&self, values: &[SlotValue]) -> VaultResult<Vec<Stored>> {
-        let slots: Vec<_> = values.iter().map(|v| v.slot).collect();
         let body = Bytes::from(transformers::create_aliases_body(values));
         let answer = self
             .inner
@@ -295,7 +300,7 @@ impl VgsConnector {
                 operation: Operation::Create,
             })
             .await?;
-        transformers::parse_create_aliases(&answer.body, &slots)
+        transformers::parse_create_aliases(&answer.body, values)
     }
 
     // --- retrieve -----------------------------------------------------------------
@@ -329,7 +334,13 @@ impl VgsConnector {
             let mut reports = Vec::new();
             for (chunk, outcome) in chunks.iter().zip(outcomes) {
                 match outcome {
-                    Ok(found) => values.extend(found),
+                    Ok(found) => {
+                        for (alias, value) in chunk.iter().zip(found) {
+                            if let Some(value) = value {
+                                values.insert(alias.as_str().to_owned(), value);
+                            }
+                        }
+                    }
                     Err(report) => {
                         for alias in chunk.iter() {
                             failures.insert(alias.as_str(), reports.len());
@@ -350,8 +361,7 @@ impl VgsConnector {
                     if let Some(index) = failed {
                         return Err(copy_report(&reports[index]));
                     }
-                    self.rebuild(id, |alias| values.get(alias.as_str()).cloned())
-                        .await
+                    self.rebuild(id, |alias| values.get(alias.as_str())).await
                 }
             });
             self.bounded(rebuilt).await
@@ -362,10 +372,10 @@ impl VgsConnector {
 
     /// Rebuilds a card from revealed persistent values (looked up by `value_of`) and
     /// its CVC, revealed from volatile storage.
-    async fn rebuild(
+    async fn rebuild<'v>(
         &self,
         id: &ConnectorVaultId,
-        value_of: impl Fn(&Alias) -> Option<SecretString>,
+        value_of: impl Fn(&Alias) -> Option<&'v SecretString>,
     ) -> VaultResult<RetrieveResponse> {
         let required = |alias: &Alias| {
             value_of(alias).ok_or_else(|| {
@@ -395,11 +405,11 @@ impl VgsConnector {
                     Some(field) => self.optional_cvc(&field.alias).await?,
                     None => None,
                 };
-                transformers::card_from_fields(FieldValues {
+                transformers::card_from_refs(FieldRefs {
                     number: Some(number),
                     exp_month: Some(exp_month),
                     exp_year: Some(exp_year),
-                    cvc,
+                    cvc: cvc.as_ref(),
                     holder_name,
                 })?
             }
@@ -409,7 +419,7 @@ impl VgsConnector {
                     Some(alias) => self.optional_cvc(alias).await?,
                     None => None,
                 };
-                transformers::card_from_whole(&record, cvc)?
+                transformers::card_from_whole(record, cvc)?
             }
         };
         Ok(RetrieveResponse::new(PaymentMethodData::Card(card)))
@@ -446,21 +456,24 @@ impl VgsConnector {
         transformers::parse_reveal_one(&answer.body).map_err(Probe::Failed)
     }
 
-    /// Reveals up to 20 persistent aliases. Aliases the vault does not know are left
-    /// out of the map (whether the vault omits them or answers 404 for the batch).
-    async fn reveal_many(&self, aliases: &[&Alias]) -> VaultResult<HashMap<String, SecretString>> {
+    /// Reveals up to 20 persistent aliases: their values in the order given, `None`
+    /// for an alias the vault does not know (whether it omits it or answers 404 for
+    /// the batch).
+    async fn reveal_many(&self, aliases: &[&Alias]) -> VaultResult<Vec<Option<SecretString>>> {
         if let [alias] = aliases {
             return match self.reveal_one(alias.as_str(), Storage::Persistent).await {
-                Ok(value) => Ok(HashMap::from([(alias.as_str().to_owned(), value)])),
-                Err(Probe::Missing) => Ok(HashMap::new()),
+                Ok(value) => Ok(vec![Some(value)]),
+                Err(Probe::Missing) => Ok(vec![None]),
                 Err(Probe::Failed(report)) => Err(report),
             };
         }
-        let joined = aliases
-            .iter()
-            .map(|a| a.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
+        let mut joined = String::with_capacity(aliases.iter().map(|a| a.as_str().len() + 1).sum());
+        for alias in aliases {
+            if !joined.is_empty() {
+                joined.push(',');
+            }
+            joined.push_str(alias.as_str());
+        }
         let mut url = self.inner.routes.aliases.clone();
         url.query_pairs_mut().append_pair("aliases", &joined);
         let answer = self
@@ -475,7 +488,7 @@ impl VgsConnector {
             })
             .await;
         match answer {
-            Ok(answer) => transformers::parse_reveal_many(&answer.body),
+            Ok(answer) => transformers::parse_reveal_many(&answer.body, aliases),
             Err(report) if report.kind() == VaultError::AliasNotFound => {
                 // The batch failed because one alias is unknown: find out which, one by
                 // one, so the others still come back.
@@ -485,9 +498,9 @@ impl VgsConnector {
                         .map(|a| self.reveal_many(std::slice::from_ref(a))),
                 )
                 .await;
-                let mut found = HashMap::new();
+                let mut found = Vec::with_capacity(aliases.len());
                 for single in singles {
-                    found.extend(single?);
+                    found.push(single?.pop().flatten());
                 }
                 Ok(found)
             }
@@ -635,8 +648,14 @@ impl ExternalVault for VgsConnector {
                 ConnectorVaultId::Single { id, .. } => vec![id],
             };
             let values = self.reveal_many(&persistent).await?;
-            self.rebuild(id, |alias| values.get(alias.as_str()).cloned())
-                .await
+            self.rebuild(id, |alias| {
+                persistent
+                    .iter()
+                    .zip(&values)
+                    .find(|(asked, _)| **asked == alias)
+                    .and_then(|(_, value)| value.as_ref())
+            })
+            .await
         })
         .await
     }

@@ -28,6 +28,8 @@
 #![deny(missing_docs)]
 
 mod auth;
+#[doc(hidden)]
+pub mod bench_support;
 mod cmp;
 mod config;
 mod connector;

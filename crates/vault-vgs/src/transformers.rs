@@ -2,11 +2,13 @@
 //! vault-core's types (request bodies, response matching, error bodies). No I/O here.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use error_stack::Report;
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use vault_core::{
     Alias, AliasFormat, Card, CardField, CardHolderName, CardNumber, Cvc, Detail, ExpiryMonth,
@@ -23,10 +25,24 @@ const CLASSIFIER: &str = "vaultlink";
 // Requests
 // ---------------------------------------------------------------------------------
 
-/// `POST /aliases` body.
+/// `POST /aliases` body, serialised straight from the values (no intermediate list).
 #[derive(Serialize)]
 pub(crate) struct CreateAliasesRequest<'a> {
-    pub(crate) data: Vec<CreateAlias<'a>>,
+    pub(crate) data: CreateAliasList<'a>,
+}
+
+/// The `data` array of a `POST /aliases` body.
+pub(crate) struct CreateAliasList<'a>(pub(crate) &'a [SlotValue]);
+
+impl Serialize for CreateAliasList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|v| CreateAlias {
+            value: v.value.expose_secret(),
+            classifiers: [CLASSIFIER, v.slot.field.classifier()],
+            format: v.slot.format,
+            storage: v.slot.storage,
+        }))
+    }
 }
 
 /// One value to store.
@@ -48,6 +64,12 @@ pub(crate) struct Slot {
     pub(crate) field: SlotField,
     pub(crate) format: AliasFormat,
     pub(crate) storage: Storage,
+}
+
+impl AsRef<Slot> for Slot {
+    fn as_ref(&self) -> &Slot {
+        self
+    }
 }
 
 /// The field a slot holds: a card field, or the whole card as one record.
@@ -73,6 +95,12 @@ pub(crate) struct SlotValue {
     pub(crate) value: SecretString,
 }
 
+impl AsRef<Slot> for SlotValue {
+    fn as_ref(&self) -> &Slot {
+        &self.slot
+    }
+}
+
 /// The formats the connector uses per field.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Formats {
@@ -88,7 +116,8 @@ pub(crate) fn per_field_values(item: usize, card: &Card, formats: Formats) -> Ve
         format,
         storage,
     };
-    let mut values = vec![
+    let mut values = Vec::with_capacity(5);
+    values.extend([
         SlotValue {
             slot: slot(
                 CardField::CardNumber,
@@ -103,7 +132,7 @@ pub(crate) fn per_field_values(item: usize, card: &Card, formats: Formats) -> Ve
                 AliasFormat::Uuid,
                 Storage::Persistent,
             ),
-            value: SecretString::from(card.exp_month.two_digits()),
+            value: digits(u16::from(card.exp_month.get()), 2),
         },
         SlotValue {
             slot: slot(
@@ -111,9 +140,9 @@ pub(crate) fn per_field_values(item: usize, card: &Card, formats: Formats) -> Ve
                 AliasFormat::Uuid,
                 Storage::Persistent,
             ),
-            value: SecretString::from(card.exp_year.get().to_string()),
+            value: digits(card.exp_year.get(), 4),
         },
-    ];
+    ]);
     if let Some(cvc) = &card.cvc {
         values.push(cvc_value(item, cvc));
     }
@@ -174,6 +203,19 @@ fn secret(value: &str) -> SecretString {
     SecretString::from(value.to_owned())
 }
 
+/// `n` as `width` decimal digits (`04`, `2030`), in one exact-size allocation
+/// (`format!` would allocate, then reallocate to box the string).
+fn digits(n: u16, width: usize) -> SecretString {
+    let mut buf = [b'0'; 5];
+    let width = width.clamp(1, buf.len());
+    let mut rest = n;
+    for byte in buf[..width].iter_mut().rev() {
+        *byte = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    secret(std::str::from_utf8(&buf[..width]).unwrap_or_default())
+}
+
 /// The JSON value of a single-id record.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,56 +228,407 @@ struct WholeCard<'a> {
     card_holder_name: Option<Cow<'a, str>>,
 }
 
-/// Serialises a `POST /aliases` body for up to 20 values.
+/// Serialises a `POST /aliases` body for up to 20 values, into one buffer sized for it.
 pub(crate) fn create_aliases_body(values: &[SlotValue]) -> Vec<u8> {
-    let body = CreateAliasesRequest {
-        data: values
+    // Per value: the value itself and at most ~110 bytes of keys, classifiers, format
+    // and storage (more only if the value needs escaping).
+    let capacity = 12
+        + values
             .iter()
-            .map(|v| CreateAlias {
-                value: v.value.expose_secret(),
-                classifiers: [CLASSIFIER, v.slot.field.classifier()],
-                format: v.slot.format,
-                storage: v.slot.storage,
-            })
-            .collect(),
+            .map(|v| v.value.expose_secret().len() + 112)
+            .sum::<usize>();
+    let mut body = Vec::with_capacity(capacity);
+    let request = CreateAliasesRequest {
+        data: CreateAliasList(values),
     };
-    serde_json::to_vec(&body).expect("serialising strings to JSON cannot fail")
+    serde_json::to_writer(&mut body, &request).expect("serialising strings to JSON cannot fail");
+    body
 }
 
 // ---------------------------------------------------------------------------------
 // Responses
 // ---------------------------------------------------------------------------------
 
-/// `POST /aliases` 201 and `GET /aliases/{alias}` 200.
+// Answers are read into what the connector keeps, as they are parsed: a create
+// answer's records are matched to the request's slots one by one (the values VGS
+// echoes are skipped, never copied; aliases and names borrow from the body), a
+// reveal answer's values go straight into the result.
+
+/// An alias entry; the spec's schema names the field `alias`, its example `value`.
 #[derive(Deserialize)]
-pub(crate) struct RevealedList {
-    pub(crate) data: Vec<RevealedData>,
+pub(crate) struct AliasDto<'a> {
+    #[serde(alias = "value", borrow)]
+    pub(crate) alias: Cow<'a, str>,
+    #[serde(default, deserialize_with = "wire_name")]
+    pub(crate) format: Option<AliasFormat>,
 }
 
-/// `GET /aliases?aliases=…` 200: a map keyed by alias.
-#[derive(Deserialize)]
-pub(crate) struct RevealedMap {
-    pub(crate) data: HashMap<String, RevealedData>,
+/// One stored value of a create answer, as far as it is read: the alias to keep
+/// (the one in the format asked for, else the first) and the storage.
+pub(crate) struct CreatedRecord<'a> {
+    pub(crate) alias: Option<AliasDto<'a>>,
+    pub(crate) storage: Option<Storage>,
 }
 
-/// One stored value as VGS returns it.
+/// Reads one record of a create answer, keeping only the alias in `wanted`'s
+/// format (else the first) and the storage; everything else is skipped unread.
+struct RecordSeed(Option<AliasFormat>);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed {
+    type Value = CreatedRecord<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed {
+    type Value = CreatedRecord<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a stored value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut record = CreatedRecord {
+            alias: None,
+            storage: None,
+        };
+        while let Some(key) = map.next_key::<RecordKey>()? {
+            match key {
+                RecordKey::Aliases => record.alias = map.next_value_seed(BestAlias(self.0))?,
+                RecordKey::Storage => {
+                    record.storage = map.next_value_seed(WireName(PhantomData))?;
+                }
+                RecordKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// A key of a stored value that the connector reads.
+enum RecordKey {
+    Aliases,
+    Storage,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for RecordKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+
+        impl Visitor<'_> for Name {
+            type Value = RecordKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RecordKey, E> {
+                Ok(match key {
+                    "aliases" => RecordKey::Aliases,
+                    "storage" => RecordKey::Storage,
+                    _ => RecordKey::Other,
+                })
+            }
+        }
+
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+/// Reads a record's list of aliases (one per format it has been given), keeping the
+/// one in the wanted format, else the first: no list is built.
+struct BestAlias(Option<AliasFormat>);
+
+impl<'de> DeserializeSeed<'de> for BestAlias {
+    type Value = Option<AliasDto<'de>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BestAlias {
+    type Value = Option<AliasDto<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of aliases")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut best: Option<AliasDto<'de>> = None;
+        while let Some(entry) = seq.next_element::<AliasDto<'de>>()? {
+            let wanted = self.0.is_some() && entry.format == self.0;
+            let best_is_wanted = best
+                .as_ref()
+                .is_some_and(|b| self.0.is_some() && b.format == self.0);
+            if best.is_none() || (wanted && !best_is_wanted) {
+                best = Some(entry);
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// Matches a create answer's records to the request's slots as they are read.
+struct MatchCreated<'s, S> {
+    slots: &'s [S],
+    stored: Vec<Stored>,
+    records: usize,
+    problem: Option<Report<VaultError>>,
+}
+
+impl<'de, S: AsRef<Slot>> DeserializeSeed<'de> for &mut MatchCreated<'_, S> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: AsRef<Slot>> Visitor<'de> for &mut MatchCreated<'_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of stored values")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            let slot = self.slots.get(self.records).map(AsRef::as_ref);
+            let Some(record) = seq.next_element_seed(RecordSeed(slot.map(|s| s.format)))? else {
+                return Ok(());
+            };
+            if let (Some(slot), None) = (slot, &self.problem) {
+                match matched(self.records, slot, &record) {
+                    Ok(one) => self.stored.push(one),
+                    Err(report) => self.problem = Some(report),
+                }
+            }
+            self.records += 1;
+        }
+    }
+}
+
+/// A revealed value (its aliases, classifiers and storage are not read).
 #[derive(Deserialize)]
 pub(crate) struct RevealedData {
     #[serde(default)]
     pub(crate) value: Option<SecretString>,
-    #[serde(default)]
-    pub(crate) aliases: Vec<AliasDto>,
-    #[serde(default)]
-    pub(crate) storage: Option<Storage>,
 }
 
-/// An alias entry; the spec's schema names the field `alias`, its example `value`.
-#[derive(Deserialize)]
-pub(crate) struct AliasDto {
-    #[serde(alias = "value")]
-    pub(crate) alias: String,
-    #[serde(default)]
-    pub(crate) format: Option<AliasFormat>,
+/// Reads one of vault-core's wire names (`"UUID"`, `"VOLATILE"`) straight from the
+/// body without copying it; absent or `null` is `None`, an unknown name an error.
+fn wire_name<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+{
+    WireName(PhantomData).deserialize(deserializer)
+}
+
+/// [`wire_name`] as a seed.
+struct WireName<T>(PhantomData<T>);
+
+impl<'de, T: std::str::FromStr> DeserializeSeed<'de> for WireName<T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, T: std::str::FromStr> Visitor<'de> for WireName<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a known name or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D2: serde::Deserializer<'de>>(
+        self,
+        deserializer: D2,
+    ) -> Result<Self::Value, D2::Error> {
+        deserializer.deserialize_str(self)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        name.parse()
+            .map(Some)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Other("an unknown name"), &self))
+    }
+}
+
+/// Reads `{"data": …}` (other keys skipped), handing `data` to the inner seed.
+struct Envelope<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Envelope<S> {
+    type Value = S::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<S::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Envelope<S> {
+    type Value = S::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with `data`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<S::Value, A::Error> {
+        let mut seed = Some(self.0);
+        let mut data = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match (key, seed.take()) {
+                (Key::Data, Some(inner)) => data = Some(map.next_value_seed(inner)?),
+                (Key::Data, None) => return Err(serde::de::Error::duplicate_field("data")),
+                (Key::Other, unused) => {
+                    seed = unused;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        data.ok_or_else(|| serde::de::Error::missing_field("data"))
+    }
+}
+
+/// A key of the envelope.
+enum Key {
+    Data,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+
+        impl Visitor<'_> for Name {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(if key == "data" { Key::Data } else { Key::Other })
+            }
+        }
+
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+/// Hands each element of a JSON list to `F` as it is read.
+struct EachElement<'f, T, F>(&'f mut F, PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> DeserializeSeed<'de> for EachElement<'_, T, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachElement<'_, T, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(element) = seq.next_element::<T>()? {
+            (self.0)(element);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a JSON object keyed by alias, handing the entry of each alias in
+/// `requested` to `each` with its position there; other entries are skipped.
+struct EachRequested<'r, 'f, F> {
+    requested: &'r [&'r Alias],
+    each: &'f mut F,
+}
+
+impl<'de, F: FnMut(usize, RevealedData)> DeserializeSeed<'de> for EachRequested<'_, '_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(usize, RevealedData)> Visitor<'de> for EachRequested<'_, '_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object keyed by alias")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(index) = map.next_key_seed(Position(self.requested))? {
+            match index {
+                Some(index) => (self.each)(index, map.next_value()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key, read as its position in the aliases asked for (without copying it).
+struct Position<'r>(&'r [&'r Alias]);
+
+impl<'de> DeserializeSeed<'de> for Position<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Position<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an alias")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|alias| alias.as_str() == key))
+    }
 }
 
 /// An alias the vault returned for a slot.
@@ -247,74 +640,111 @@ pub(crate) struct Stored {
 
 /// Parses a `POST /aliases` answer and matches it to the request's slots by position,
 /// verifying the count and each record's storage (a CVC must come back VOLATILE).
-pub(crate) fn parse_create_aliases(
+/// Records are matched as they are read: nothing but the aliases kept is allocated.
+pub(crate) fn parse_create_aliases<S: AsRef<Slot>>(
     body: &[u8],
-    slots: &[Slot],
+    slots: &[S],
 ) -> Result<Vec<Stored>, Report<VaultError>> {
-    let list: RevealedList = parse_json(body, "POST /aliases")?;
-    if list.data.len() != slots.len() {
+    let mut matching = MatchCreated {
+        slots,
+        stored: Vec::with_capacity(slots.len()),
+        records: 0,
+        problem: None,
+    };
+    parse_json_seed(body, "POST /aliases", Envelope(&mut matching))?;
+    if matching.records != slots.len() {
         return Err(unexpected(format!(
             "the vault returned {} records for {} values sent",
-            list.data.len(),
+            matching.records,
             slots.len()
         )));
     }
-    list.data
-        .iter()
-        .zip(slots)
-        .enumerate()
-        .map(|(i, (record, slot))| {
-            let storage = record.storage.unwrap_or(Storage::Persistent);
-            if storage != slot.storage {
-                return Err(unexpected(format!(
-                    "record {i} came back {storage} but was sent {}",
-                    slot.storage
-                )));
-            }
-            let entry = record
-                .aliases
-                .iter()
-                .find(|a| a.format == Some(slot.format))
-                .or_else(|| record.aliases.first())
-                .ok_or_else(|| unexpected(format!("record {i} has no alias")))?;
-            let alias = Alias::new(&entry.alias)
-                .map_err(|_| unexpected(format!("record {i} has an alias that is not valid")))?;
-            Ok(Stored {
-                slot: *slot,
-                alias: FieldAlias {
-                    alias,
-                    format: entry.format.unwrap_or(slot.format),
-                    storage,
-                },
-            })
-        })
-        .collect()
+    match matching.problem {
+        Some(report) => Err(report),
+        None => Ok(matching.stored),
+    }
+}
+
+/// Record `i` of a create answer, for `slot`: its storage must be the one asked for;
+/// its alias is the one in the slot's format, else the first.
+fn matched(
+    i: usize,
+    slot: &Slot,
+    record: &CreatedRecord<'_>,
+) -> Result<Stored, Report<VaultError>> {
+    let storage = record.storage.unwrap_or(Storage::Persistent);
+    if storage != slot.storage {
+        return Err(unexpected(format!(
+            "record {i} came back {storage} but was sent {}",
+            slot.storage
+        )));
+    }
+    let entry = record
+        .alias
+        .as_ref()
+        .ok_or_else(|| unexpected(format!("record {i} has no alias")))?;
+    let alias = Alias::new(&entry.alias)
+        .map_err(|_| unexpected(format!("record {i} has an alias that is not valid")))?;
+    Ok(Stored {
+        slot: *slot,
+        alias: FieldAlias {
+            alias,
+            format: entry.format.unwrap_or(slot.format),
+            storage,
+        },
+    })
 }
 
 /// Parses `GET /aliases/{alias}`: exactly one record with a value.
 pub(crate) fn parse_reveal_one(body: &[u8]) -> Result<SecretString, Report<VaultError>> {
-    let list: RevealedList = parse_json(body, "GET /aliases/{alias}")?;
-    let mut data = list.data.into_iter();
-    match (data.next(), data.next()) {
-        (Some(record), None) => record
+    let mut first = None;
+    let mut records = 0;
+    let mut each = |record: RevealedData| {
+        records += 1;
+        if records == 1 {
+            first = Some(record);
+        }
+    };
+    parse_json_seed(
+        body,
+        "GET /aliases/{alias}",
+        Envelope(EachElement(&mut each, PhantomData)),
+    )?;
+    match (first, records) {
+        (Some(record), 1) => record
             .value
             .ok_or_else(|| unexpected("the record has no value".to_owned())),
         _ => Err(unexpected("expected exactly one record".to_owned())),
     }
 }
 
-/// Parses `GET /aliases?aliases=…` into alias -> value.
+/// Parses `GET /aliases?aliases=…`: the value of each alias asked for, in the order
+/// asked (`None` where the answer has none). Entries are matched to `requested` as
+/// they are read; one for an alias not asked for is skipped.
 pub(crate) fn parse_reveal_many(
     body: &[u8],
-) -> Result<HashMap<String, SecretString>, Report<VaultError>> {
-    let map: RevealedMap = parse_json(body, "GET /aliases")?;
-    map.data
-        .into_iter()
-        .map(|(alias, record)| match record.value {
-            Some(value) => Ok((alias, value)),
-            None => Err(unexpected("a record has no value".to_owned())),
-        })
-        .collect()
+    requested: &[&Alias],
+) -> Result<Vec<Option<SecretString>>, Report<VaultError>> {
+    let mut values: Vec<Option<SecretString>> = vec![None; requested.len()];
+    let mut missing = false;
+    let mut each = |index: usize, record: RevealedData| match (values.get_mut(index), record.value)
+    {
+        (Some(slot), Some(value)) => *slot = Some(value),
+        (_, None) => missing = true,
+        (None, Some(_)) => {}
+    };
+    parse_json_seed(
+        body,
+        "GET /aliases",
+        Envelope(EachRequested {
+            requested,
+            each: &mut each,
+        }),
+    )?;
+    if missing {
+        return Err(unexpected("a record has no value".to_owned()));
+    }
+    Ok(values)
 }
 
 /// The values of a per-field card, read back from the vault.
@@ -327,12 +757,36 @@ pub(crate) struct FieldValues {
     pub(crate) holder_name: Option<SecretString>,
 }
 
+/// [`FieldValues`], borrowed (from the map of revealed values).
+#[derive(Default)]
+pub(crate) struct FieldRefs<'a> {
+    pub(crate) number: Option<&'a SecretString>,
+    pub(crate) exp_month: Option<&'a SecretString>,
+    pub(crate) exp_year: Option<&'a SecretString>,
+    pub(crate) cvc: Option<&'a SecretString>,
+    pub(crate) holder_name: Option<&'a SecretString>,
+}
+
 /// Rebuilds and validates a card from its field values. Number and expiry are
 /// required; CVC and holder name may be absent (expired or deleted).
 pub(crate) fn card_from_fields(values: FieldValues) -> Result<Card, Report<VaultError>> {
-    let required = |value: Option<SecretString>, field: CardField| {
+    card_from_refs(FieldRefs {
+        number: values.number.as_ref(),
+        exp_month: values.exp_month.as_ref(),
+        exp_year: values.exp_year.as_ref(),
+        cvc: values.cvc.as_ref(),
+        holder_name: values.holder_name.as_ref(),
+    })
+}
+
+/// [`card_from_fields`] from borrowed values: the card's types copy what they keep.
+pub(crate) fn card_from_refs(values: FieldRefs<'_>) -> Result<Card, Report<VaultError>> {
+    fn required(
+        value: Option<&SecretString>,
+        field: CardField,
+    ) -> Result<&SecretString, Report<VaultError>> {
         value.ok_or_else(|| unexpected(format!("the vault returned no value for {field}")))
-    };
+    }
     let number = required(values.number, CardField::CardNumber)?;
     let month = required(values.exp_month, CardField::CardExpMonth)?;
     let year = required(values.exp_year, CardField::CardExpYear)?;
@@ -383,20 +837,35 @@ pub(crate) fn parse_json<'de, T: Deserialize<'de>>(
     body: &'de [u8],
     what: &str,
 ) -> Result<T, Report<VaultError>> {
-    serde_json::from_slice(body).map_err(|e| {
-        let kind = match e.classify() {
-            serde_json::error::Category::Syntax => "is not valid JSON",
-            serde_json::error::Category::Eof => "is truncated JSON",
-            serde_json::error::Category::Data => "does not have the expected fields or types",
-            serde_json::error::Category::Io => "could not be read",
-        };
-        unexpected(format!(
-            "the {what} response ({} bytes) {kind} (line {}, column {})",
-            body.len(),
-            e.line(),
-            e.column()
-        ))
-    })
+    serde_json::from_slice(body).map_err(|e| json_error(&e, body.len(), what))
+}
+
+/// [`parse_json`] through a seed, which builds its result as the body is read.
+fn parse_json_seed<'de, S: DeserializeSeed<'de>>(
+    body: &'de [u8],
+    what: &str,
+    seed: S,
+) -> Result<S::Value, Report<VaultError>> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    seed.deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value))
+        .map_err(|e| json_error(&e, body.len(), what))
+}
+
+/// What is wrong with a JSON answer: the kind of error and where, never the content
+/// (serde's message can quote values).
+fn json_error(e: &serde_json::Error, len: usize, what: &str) -> Report<VaultError> {
+    let kind = match e.classify() {
+        serde_json::error::Category::Syntax => "is not valid JSON",
+        serde_json::error::Category::Eof => "is truncated JSON",
+        serde_json::error::Category::Data => "does not have the expected fields or types",
+        serde_json::error::Category::Io => "could not be read",
+    };
+    unexpected(format!(
+        "the {what} response ({len} bytes) {kind} (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
 }
 
 pub(crate) fn unexpected(detail: String) -> Report<VaultError> {
@@ -637,11 +1106,22 @@ mod tests {
         let one = parse_reveal_one(br#"{"data":[{"value":"123","aliases":[]}]}"#).expect("one");
         assert_eq!(one.expose_secret(), "123");
         assert!(parse_reveal_one(br#"{"data":[]}"#).is_err());
+        let (a1, a2, a3) = (
+            Alias::new("a1").expect("alias"),
+            Alias::new("a2").expect("alias"),
+            Alias::new("a3").expect("alias"),
+        );
         let many = parse_reveal_many(
-            br#"{"data":{"a1":{"value":"x"},"a2":{"value":"y","storage":"VOLATILE"}}}"#,
+            br#"{"data":{"a2":{"value":"y","storage":"VOLATILE"},"zz":{"value":"z"},"a1":{"value":"x"}}}"#,
+            &[&a1, &a2, &a3],
         )
         .expect("many");
-        assert_eq!(many["a2"].expose_secret(), "y");
+        let values: Vec<_> = many
+            .iter()
+            .map(|v| v.as_ref().map(|s| s.expose_secret()))
+            .collect();
+        assert_eq!(values, [Some("x"), Some("y"), None]);
+        assert!(parse_reveal_many(br#"{"data":{"a1":{}}}"#, &[&a1]).is_err());
     }
 
     #[test]
@@ -744,7 +1224,7 @@ mod tests {
             fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
                 let _ = parse_create_aliases(&bytes, &slots());
                 let _ = parse_reveal_one(&bytes);
-                let _ = parse_reveal_many(&bytes);
+                let _ = parse_reveal_many(&bytes, &[&Alias::new("a").expect("alias")]);
                 let err = error_from_response(500, None, None, &bytes, Operation::Aliases);
                 prop_assert_eq!(err.kind(), VaultError::Upstream);
             }
@@ -764,7 +1244,7 @@ mod tests {
                 let body = format!(r#"{{"data":[{{"value":{value},"aliases":{value},"storage":{value}}}]}}"#);
                 prop_assert!(parse_create_aliases(body.as_bytes(), &slots()[..1]).is_err());
                 let body = format!(r#"{{"data":{{"a":{{"value":{value}}}}}}}"#);
-                let _ = parse_reveal_many(body.as_bytes());
+                let _ = parse_reveal_many(body.as_bytes(), &[&Alias::new("a").expect("alias")]);
             }
 
             #[test]

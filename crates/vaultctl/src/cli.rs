@@ -335,11 +335,12 @@ JSON document).
 
 Default mode: starts the embedded mock (in this process, rate limit lifted), warms up,
 then for each --flow and --concurrency runs --requests operations twice on each side,
-in slices of a quarter interleaved connector, baseline, baseline, connector (x4):
+in --slices short slices interleaved connector, baseline, baseline, connector, ...:
   connector  the VGS connector as an orchestrator holds it (Arc<dyn ExternalVault>):
              token cache, retries, error mapping, response parsing and validation
-  baseline   the same HTTP requests (same bodies, same number, same order) made with a
-             bare reqwest::Client and one token fetched beforehand: the floor
+  baseline   the same HTTP requests (same bodies, serialised per call; same number,
+             same order) made with a bare reqwest::Client and a token fetched
+             beforehand; it reads each answer's bytes but decodes nothing: the floor
 ratio = connector throughput / baseline throughput. token_fetches counts the token
 requests the mock saw during a flow's connector runs (a fresh connector per flow and
 concurrency: one fetch per token lifetime, whatever the concurrency). Then
@@ -394,9 +395,9 @@ pub(crate) struct BenchArgs {
     )]
     pub(crate) flow: Vec<BenchFlow>,
     /// Operations per run; each side (connector, baseline) runs twice per flow and
-    /// concurrency, in 8 interleaved slices of N/4 (A B B A, four times). The default
-    /// takes a few seconds per run on a small machine.
-    #[arg(long, value_name = "N", default_value_t = 20_000,
+    /// concurrency, in --slices interleaved slices. The default takes a few seconds
+    /// per run on a small machine.
+    #[arg(long, value_name = "N", default_value_t = 40_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) requests: u64,
     /// Token lifetime of the embedded mock, in seconds (default 300, VGS's): a short
@@ -422,9 +423,10 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// Slices per side: each side's 2 × N operations run in this many interleaved
-    /// slices (A B B A blocks); more, shorter slices spread bursts of machine noise
-    /// evenly over both sides. Even.
-    #[arg(long, value_name = "N", default_value_t = 8,
+    /// slices (connector, baseline, baseline, connector, repeated); more, shorter
+    /// slices spread bursts of machine noise evenly over both sides. Rounded down to
+    /// an even number.
+    #[arg(long, value_name = "N", default_value_t = 80,
           value_parser = clap::value_parser!(u32).range(2..=10_000))]
     pub(crate) slices: u32,
     /// Calibration: run the baseline against itself (an A/A test) in place of the

@@ -3,7 +3,7 @@
 //! Request bodies and URLs are built per call, byte for byte as the connector does.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -36,6 +36,9 @@ pub(crate) struct Baseline {
     aliases: Url,
     /// The fetched token's lifetime (API v2).
     pub(crate) token_lifetime: Option<Duration>,
+    /// Where its token came from (API v2), to take a new one between slices.
+    source: Option<Arc<OAuth2Source>>,
+    fetched_at: Instant,
 }
 
 /// The HTTP client both sides use the settings of: no redirects, no proxy,
@@ -85,8 +88,15 @@ impl Baseline {
     ) -> Result<Self, Failure> {
         let client = bare_client()?;
         let aliases = aliases_url(base, api, vault_id)?;
-        let (authorization, token_lifetime) = match api {
-            Api::V1 => (basic_header(client_id, secret)?, None),
+        match api {
+            Api::V1 => Ok(Baseline {
+                client,
+                authorization: basic_header(client_id, secret)?,
+                aliases,
+                token_lifetime: None,
+                source: None,
+                fetched_at: Instant::now(),
+            }),
             Api::V2 => {
                 let token_url = format!("{}{TOKEN_PATH}", base.trim_end_matches('/'));
                 let source = OAuth2Source::client_credentials(
@@ -97,23 +107,58 @@ impl Baseline {
                 .http_client(client.clone())
                 .build()
                 .map_err(|r| Failure::vault("the baseline's token source", &r))?;
-                let fetched = source
-                    .fetch()
-                    .await
-                    .map_err(|r| Failure::vault("the baseline's token fetch failed", &r))?;
-                let header = fetched
-                    .scheme
-                    .header_value(&fetched.token)
-                    .map_err(|r| Failure::vault("the baseline's token", &r))?;
-                (header, Some(fetched.lifetime))
+                Baseline::with_token(client, aliases, Arc::new(source)).await
             }
-        };
+        }
+    }
+
+    /// A baseline sending a token fetched now from `source`.
+    async fn with_token(
+        client: Client,
+        aliases: Url,
+        source: Arc<OAuth2Source>,
+    ) -> Result<Self, Failure> {
+        let fetched_at = Instant::now();
+        let fetched = source
+            .fetch()
+            .await
+            .map_err(|r| Failure::vault("the baseline's token fetch failed", &r))?;
+        let authorization = fetched
+            .scheme
+            .header_value(&fetched.token)
+            .map_err(|r| Failure::vault("the baseline's token", &r))?;
         Ok(Baseline {
             client,
             authorization,
             aliases,
-            token_lifetime,
+            token_lifetime: Some(fetched.lifetime),
+            source: Some(source),
+            fetched_at,
         })
+    }
+
+    /// Whether its token is past half its lifetime: with `--token-ttl`, the next
+    /// slice must not outlive it (the floor never waits for a token).
+    pub(crate) fn needs_new_token(&self) -> bool {
+        self.token_lifetime
+            .is_some_and(|lifetime| self.fetched_at.elapsed() >= lifetime / 2)
+    }
+
+    /// The same baseline (same client and connections) with a token fetched now.
+    pub(crate) async fn with_new_token(&self) -> Result<Self, Failure> {
+        match &self.source {
+            Some(source) => {
+                Baseline::with_token(
+                    self.client.clone(),
+                    self.aliases.clone(),
+                    Arc::clone(source),
+                )
+                .await
+            }
+            None => Err(Failure::new(
+                "the baseline has no token to renew (API v1 sends access credentials)",
+            )),
+        }
     }
 
     /// The connector's insert of `card`: one `POST /aliases` with its five values.

@@ -119,6 +119,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
             "api": target.api_name(),
             "mock": target.mock_json(),
             "machine": machine_json(),
+            "slices_per_side": plan.slices,
             "errors": errors,
             "calibration_aa": args.aa,
         }));
@@ -242,13 +243,18 @@ struct Run {
     token_fetches: u64,
     expected_token_fetches: u64,
     expired_token_rejections: u64,
+    /// CPU time of the whole process during each side's slices (mock included).
+    connector_cpu_ns: Option<u64>,
+    baseline_cpu_ns: Option<u64>,
 }
 
-/// Connector, baseline, baseline, connector, four times over, each slice a quarter
-/// of `requests`: drift (a build on the other core, which worker thread a task
-/// lands on, the mock's tables) weighs on both sides alike. Each side gets
-/// a fresh client (and the connector a cold token cache), so connection set-up and
-/// the one token fetch are inside the measurement.
+/// Connector, baseline, baseline, connector, repeated: each side runs `2 × requests`
+/// operations in `plan.slices` slices, so that drift (a build on the other core,
+/// which worker thread a task lands on, the mock's tables) weighs on both sides
+/// alike. Each side gets a fresh client (and the connector a cold token cache), so
+/// connection set-up and the connector's token fetches are inside the measurement;
+/// the baseline takes a new token between slices when its own is half-way through
+/// its lifetime (only with a short `--token-ttl`), outside any timing.
 async fn run_pair(
     target: &Target,
     flow: BenchFlow,
@@ -258,20 +264,22 @@ async fn run_pair(
     id: &ConnectorVaultId,
 ) -> Result<Run, Failure> {
     let requests = plan.requests;
-    let vault: Arc<dyn ExternalVault> = Arc::new(target.connector()?);
-    let baseline = Arc::new(target.baseline().await?);
     let ops = Ops::new(flow, card, id);
-    let (connector_op, baseline_op) = (ops.connector(&vault), ops.baseline(&baseline));
-
-    let connector_op = if plan.aa {
-        // Calibration: a second, independent baseline stands in for the connector.
-        ops.baseline(&Arc::new(target.baseline().await?))
+    let vault: Arc<dyn ExternalVault> = Arc::new(target.connector()?);
+    let mut baseline = BaselineSide::new(target, &ops).await?;
+    let token_lifetime = target.token_lifetime().or(baseline.baseline.token_lifetime);
+    // Calibration: a second, independent baseline stands in for the connector.
+    let mut stand_in = if plan.aa {
+        Some(BaselineSide::new(target, &ops).await?)
     } else {
-        connector_op
+        None
     };
+    let connector_op = ops.connector(&vault);
 
     let start = target.stats().await?;
     let mut token_fetches = 0;
+    // CPU time of the whole process (connector or baseline, and the embedded mock).
+    let (mut connector_cpu, mut baseline_cpu) = (Some(0), Some(0));
     let slices = plan.slices;
     let mut connector_slices: Vec<Slice> = Vec::with_capacity(slices as usize);
     let mut baseline_slices: Vec<Slice> = Vec::with_capacity(slices as usize);
@@ -290,20 +298,29 @@ async fn run_pair(
         let size = total * (done + 1) / u64::from(slices) - total * done / u64::from(slices);
         match side {
             Side::Connector => {
+                let op = match &mut stand_in {
+                    Some(stand_in) => stand_in.ready(&ops).await?,
+                    None => Arc::clone(&connector_op),
+                };
                 let before = target.stats().await?.token_requests;
-                connector_slices.push(drive(Arc::clone(&connector_op), size, concurrency).await);
+                let cpu = process_cpu_ns();
+                connector_slices.push(drive(op, size, concurrency).await);
+                connector_cpu = add_cpu(connector_cpu, cpu, process_cpu_ns());
                 token_fetches += target.stats().await?.token_requests - before;
             }
             Side::Baseline => {
-                baseline_slices.push(drive(Arc::clone(&baseline_op), size, concurrency).await)
+                let op = baseline.ready(&ops).await?;
+                let cpu = process_cpu_ns();
+                baseline_slices.push(drive(op, size, concurrency).await);
+                baseline_cpu = add_cpu(baseline_cpu, cpu, process_cpu_ns());
             }
         }
     }
     let end = target.stats().await?;
     let windows: Vec<(Instant, Instant)> =
         connector_slices.iter().filter_map(|s| s.window).collect();
-    let expected_token_fetches = match target.token_lifetime().or(baseline.token_lifetime) {
-        Some(lifetime) if target.uses_tokens() => {
+    let expected_token_fetches = match token_lifetime {
+        Some(lifetime) if target.uses_tokens() && !plan.aa => {
             expected_fetches(&windows, lifetime, &RefreshPolicy::default())
         }
         _ => 0,
@@ -317,7 +334,49 @@ async fn run_pair(
         token_fetches,
         expected_token_fetches,
         expired_token_rejections: end.expired_token_rejections - start.expired_token_rejections,
+        connector_cpu_ns: connector_cpu,
+        baseline_cpu_ns: baseline_cpu,
     })
+}
+
+/// CPU time this process's threads have used, in nanoseconds (Linux: the sum of
+/// `/proc/self/task/*/schedstat`); `None` elsewhere.
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Adds the CPU used between two readings to a running total.
+fn add_cpu(total: Option<u64>, before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(total? + after?.checked_sub(before?)?)
+}
+
+/// The baseline of one flow and concurrency, and its operation.
+struct BaselineSide {
+    baseline: Arc<Baseline>,
+    op: Arc<Op>,
+}
+
+impl BaselineSide {
+    async fn new(target: &Target, ops: &Arc<Ops>) -> Result<Self, Failure> {
+        let baseline = Arc::new(target.baseline().await?);
+        let op = ops.baseline(&baseline);
+        Ok(BaselineSide { baseline, op })
+    }
+
+    /// The operation for the next slice, with a token that will outlive it.
+    async fn ready(&mut self, ops: &Arc<Ops>) -> Result<Arc<Op>, Failure> {
+        if self.baseline.needs_new_token() {
+            self.baseline = Arc::new(self.baseline.with_new_token().await?);
+            self.op = ops.baseline(&self.baseline);
+        }
+        Ok(Arc::clone(&self.op))
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -334,6 +393,12 @@ impl Run {
         } else {
             0.0
         }
+    }
+
+    /// Process CPU time per operation, in microseconds (Linux only).
+    fn cpu_per_op(&self, cpu_ns: Option<u64>, totals: &Totals) -> Option<f64> {
+        let ops = totals.operations.max(1) as f64;
+        cpu_ns.map(|ns| round(ns as f64 / 1_000.0 / ops, 2))
     }
 
     fn errors(&self) -> u64 {
@@ -370,6 +435,8 @@ impl Run {
             "expired_token_rejections": self.expired_token_rejections,
             "connector_seconds": round(self.connector.elapsed.as_secs_f64(), 3),
             "baseline_seconds": round(self.baseline.elapsed.as_secs_f64(), 3),
+            "connector_cpu_us_per_op": self.cpu_per_op(self.connector_cpu_ns, &self.connector),
+            "baseline_cpu_us_per_op": self.cpu_per_op(self.baseline_cpu_ns, &self.baseline),
             "connector_errors": self.connector.errors,
             "baseline_errors": self.baseline.errors,
         })
