@@ -67,19 +67,7 @@ impl Executor {
         let mut attempt = 1u32;
         let mut reauthorized = false;
         loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let outcome = match tokio::time::timeout(remaining, self.attempt(&call, attempt)).await
-            {
-                Ok(outcome) => outcome,
-                Err(_) => Err(AttemptError::Failed(
-                    Report::new(VaultError::Timeout).attach(Detail::new(format!(
-                        "the call did not finish within its total timeout of {} ms",
-                        self.timeouts.total.as_millis()
-                    ))),
-                    Failure::Final,
-                )),
-            };
-            let (report, failure) = match outcome {
+            let (report, failure) = match self.attempt(&call, attempt, deadline).await {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Unauthorized(report, credential)) => {
                     if reauthorized || !self.authorizer.can_refresh() {
@@ -127,18 +115,39 @@ impl Executor {
         }
     }
 
-    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Result<Answer, AttemptError> {
+    /// One attempt, finished by `deadline` (the call's total timeout).
+    ///
+    /// It arms at most one timer: reqwest's, for the exchange, set to the attempt
+    /// timeout or the time left before `deadline`, whichever is shorter. The wait for
+    /// a token is bounded by `deadline` too, but a cached token is ready at once, and
+    /// `tokio::time::timeout` arms no timer for a future that is ready when first
+    /// polled. (A second timer per call made the runtime wake its timer driver twice
+    /// per request: measurable on the payment path, see docs/benchmarks.md.)
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Result<Answer, AttemptError> {
         let span = Span::current();
         span.record("attempt", attempt);
-        let credential = self
-            .authorizer
-            .credential()
-            .await
-            .map_err(|report| AttemptError::Failed(report, Failure::Final))?;
+        let credential = match tokio::time::timeout_at(deadline, self.authorizer.credential()).await
+        {
+            Ok(credential) => {
+                credential.map_err(|report| AttemptError::Failed(report, Failure::Final))?
+            }
+            Err(_) => return Err(self.total_timeout("waiting for an access token")),
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(self.total_timeout("before the request was sent"));
+        }
+        // Whether the call's deadline, not the attempt timeout, bounds this exchange.
+        let bounded_by_total = remaining < self.timeouts.per_attempt;
         let mut request = self
             .client
             .request(call.method.clone(), call.url.clone())
-            .timeout(self.timeouts.per_attempt)
+            .timeout(remaining.min(self.timeouts.per_attempt))
             .header(AUTHORIZATION, credential.header().clone());
         if let Some(body) = &call.body {
             request = request
@@ -148,7 +157,14 @@ impl Executor {
                 )
                 .body(body.clone());
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let failed = |error: reqwest::Error| {
+            if bounded_by_total && error.is_timeout() {
+                self.total_timeout("waiting for the vault's answer")
+            } else {
+                transport_error(error)
+            }
+        };
+        let response = request.send().await.map_err(failed)?;
         let status = response.status();
         span.record("status", status.as_u16());
         self.watch_rate_limit(response.headers());
@@ -169,7 +185,7 @@ impl Executor {
             .flatten()
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_capped(response, self.max_response_bytes).await?;
+        let body = read_capped(response, self.max_response_bytes, failed).await?;
         if (self.dialect.is_answer)(status.as_u16()) {
             trace!(
                 status = status.as_u16(),
@@ -197,6 +213,17 @@ impl Executor {
         }
         let failure = Failure::of(report.kind());
         Err(AttemptError::Failed(report, failure))
+    }
+
+    /// The call ran out of its total time budget (`while` it was doing what).
+    fn total_timeout(&self, while_: &str) -> AttemptError {
+        AttemptError::Failed(
+            Report::new(VaultError::Timeout).attach(Detail::new(format!(
+                "the call did not finish within its total timeout of {} ms ({while_})",
+                self.timeouts.total.as_millis()
+            ))),
+            Failure::Final,
+        )
     }
 
     fn watch_rate_limit(&self, headers: &HeaderMap) {
@@ -252,24 +279,45 @@ fn describe(error: reqwest::Error) -> String {
     text
 }
 
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, AttemptError> {
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+    failed: impl Fn(reqwest::Error) -> AttemptError,
+) -> Result<Bytes, AttemptError> {
     if response
         .content_length()
         .is_some_and(|len| len > cap as u64)
     {
         return Err(too_large(cap));
     }
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    // A small answer usually arrives as one chunk: keep it as it is, without a copy.
+    let first = match response.chunk().await {
+        Ok(Some(chunk)) => chunk,
+        Ok(None) => return Ok(Bytes::new()),
+        Err(e) => return Err(failed(e)),
+    };
+    if first.len() > cap {
+        return Err(too_large(cap));
+    }
+    let mut body = match response.chunk().await {
+        Ok(Some(second)) => {
+            let expected = response.content_length().unwrap_or(0) as usize;
+            let mut body = Vec::with_capacity(expected.max(first.len() + second.len()));
+            body.extend_from_slice(&first);
+            body.extend_from_slice(&second);
+            body
+        }
+        Ok(None) => return Ok(first),
+        Err(e) => return Err(failed(e)),
+    };
     loop {
+        if body.len() > cap {
+            return Err(too_large(cap));
+        }
         match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap {
-                    return Err(too_large(cap));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) => return Ok(Bytes::from(body)),
-            Err(e) => return Err(transport_error(e)),
+            Err(e) => return Err(failed(e)),
         }
     }
 }

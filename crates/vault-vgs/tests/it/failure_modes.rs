@@ -296,6 +296,111 @@ async fn slow_vault_times_out_within_the_total_budget() {
 }
 
 #[tokio::test]
+async fn the_total_timeout_bounds_an_exchange_shorter_than_the_attempt_timeout() {
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .timeouts(Timeouts {
+            per_attempt: Duration::from_secs(30),
+            total: Duration::from_millis(300),
+            ..Timeouts::default()
+        })
+        .build()
+        .expect("connector");
+    vault.check().await.expect("token cached");
+    mock.fail_next(
+        Route::RevealAlias,
+        1,
+        FailWith::Delay(Duration::from_secs(30)),
+    );
+    let err = vault
+        .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_slow")))
+        .await
+        .expect_err("slow");
+    assert_eq!(err.kind(), VaultError::Timeout);
+    // The one exchange was cut at the call's deadline, not at the 30 s attempt
+    // timeout, and nothing was retried past the deadline.
+    assert_eq!(err.attempt(), Some(1), "{:?}", err.details());
+    assert!(
+        err.details()
+            .iter()
+            .any(|d| d.contains("total timeout of 300 ms")),
+        "{:?}",
+        err.details()
+    );
+}
+
+/// An HTTP/1.1 server answering every request with `body` in chunked transfer
+/// encoding, `pieces` chunks of it. Returns its base URL.
+async fn chunked_server(body: &'static str, pieces: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+                let size = body.len().div_ceil(pieces);
+                for piece in body.as_bytes().chunks(size) {
+                    answer.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                    answer.extend_from_slice(piece);
+                    answer.extend_from_slice(b"\r\n");
+                    // One write per chunk, so that the client reads them apart.
+                    let _ = stream.write_all(&answer).await;
+                    let _ = stream.flush().await;
+                    answer.clear();
+                }
+                let _ = stream.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn an_answer_in_many_chunks_is_read_whole_and_still_capped() {
+    const ANSWER: &str = r#"{"data":[{"value":"Ada Lovelace","classifiers":["vaultlink","card_holder_name"],"aliases":[{"alias":"tok_sandbox_chunked","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"}]}"#;
+    let base = chunked_server(ANSWER, 4).await;
+    let connector = |cap: usize| {
+        VgsConnector::builder()
+            .credentials("user", "pass".to_owned().into())
+            .vault_id("tntabc12345")
+            .api(vault_vgs::ApiGeneration::V1)
+            .endpoint(base.as_str())
+            .max_response_bytes(cap)
+            .build()
+            .expect("connector")
+    };
+    let alias = vault_core::Alias::new("tok_sandbox_chunked").expect("alias");
+    let value = connector(1 << 20)
+        .reveal(&alias, vault_core::Storage::Persistent)
+        .await
+        .expect("the four chunks make one answer");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&value), "Ada Lovelace");
+
+    // The same answer against a cap smaller than it: refused, whatever the chunking.
+    let err = connector(ANSWER.len() - 10)
+        .reveal(&alias, vault_core::Storage::Persistent)
+        .await
+        .expect_err("over the cap");
+    assert_eq!(err.kind(), VaultError::UnexpectedResponse);
+    assert!(
+        err.details().iter().any(|d| d.contains("larger than")),
+        "{:?}",
+        err.details()
+    );
+}
+
+#[tokio::test]
 async fn malformed_json_is_unexpected_response_without_the_body() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
