@@ -11,7 +11,8 @@ percentiles for each flow. The requests match vaultlink's:
 
 Run it against `vaultctl mock serve --addr 127.0.0.1:PORT --rate-limit none`:
 
-  python3 -m venv /tmp/vgs-venv && /tmp/vgs-venv/bin/pip install vgs-api-client
+  python3 -m venv /tmp/vgs-venv
+  /tmp/vgs-venv/bin/pip install vgs-api-client async_timeout  # imported, not declared
   /tmp/vgs-venv/bin/python benches/python/vgs_sdk_bench.py --host http://127.0.0.1:PORT
 
 The SDK is used as published: its `vgs.Aliases` for store and reveal; the volatile

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
 use error_stack::Report;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use tracing::{Span, debug, trace};
@@ -18,6 +20,12 @@ use crate::config::Timeouts;
 use crate::dialect::Dialect;
 use crate::retry::{Failure, RetryPolicy};
 use crate::transformers::{Operation, parse_retry_after};
+
+/// VGS's rate-limit header, read after every answer.
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// Where VGS (and the mock) put the trace id of a failed request.
+const VGS_REQUEST_ID: HeaderName = HeaderName::from_static("vgs-request-id");
+const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
 
 /// One HTTP exchange to make (and perhaps repeat).
 pub(crate) struct Call<'a> {
@@ -168,25 +176,14 @@ impl Executor {
         let status = response.status();
         span.record("status", status.as_u16());
         self.watch_rate_limit(response.headers());
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let header_trace = response
-            .headers()
-            .get("vgs-request-id")
-            .or_else(|| response.headers().get("x-trace-id"))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let location = status
-            .is_redirection()
-            .then(|| response.headers().get(LOCATION))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_capped(response, self.max_response_bytes, failed).await?;
         if (self.dialect.is_answer)(status.as_u16()) {
+            let location = status
+                .is_redirection()
+                .then(|| response.headers().get(LOCATION))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = read_capped(response, self.max_response_bytes, failed).await?;
             trace!(
                 status = status.as_u16(),
                 bytes = body.len(),
@@ -198,6 +195,19 @@ impl Executor {
                 location,
             });
         }
+        // Only a failure needs these headers.
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let header_trace = response
+            .headers()
+            .get(VGS_REQUEST_ID)
+            .or_else(|| response.headers().get(X_TRACE_ID))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_capped(response, self.max_response_bytes, failed).await?;
         let report = (self.dialect.error)(
             status.as_u16(),
             retry_after,
@@ -228,7 +238,7 @@ impl Executor {
 
     fn watch_rate_limit(&self, headers: &HeaderMap) {
         if let Some(remaining) = headers
-            .get("x-ratelimit-remaining")
+            .get(X_RATELIMIT_REMAINING)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok())
         {
