@@ -297,49 +297,18 @@ impl<'de> Visitor<'de> for RecordSeed {
             alias: None,
             storage: None,
         };
-        while let Some(key) = map.next_key::<RecordKey>()? {
+        while let Some(key) = map.next_key::<Key>()? {
             match key {
-                RecordKey::Aliases => record.alias = map.next_value_seed(BestAlias(self.0))?,
-                RecordKey::Storage => {
+                Key::Aliases => record.alias = map.next_value_seed(BestAlias(self.0))?,
+                Key::Storage => {
                     record.storage = map.next_value_seed(WireName(PhantomData))?;
                 }
-                RecordKey::Other => {
+                Key::Data | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(record)
-    }
-}
-
-/// A key of a stored value that the connector reads.
-enum RecordKey {
-    Aliases,
-    Storage,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for RecordKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Name;
-
-        impl Visitor<'_> for Name {
-            type Value = RecordKey;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RecordKey, E> {
-                Ok(match key {
-                    "aliases" => RecordKey::Aliases,
-                    "storage" => RecordKey::Storage,
-                    _ => RecordKey::Other,
-                })
-            }
-        }
-
-        deserializer.deserialize_identifier(Name)
     }
 }
 
@@ -508,7 +477,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Envelope<S> {
             match (key, seed.take()) {
                 (Key::Data, Some(inner)) => data = Some(map.next_value_seed(inner)?),
                 (Key::Data, None) => return Err(serde::de::Error::duplicate_field("data")),
-                (Key::Other, unused) => {
+                (Key::Aliases | Key::Storage | Key::Other, unused) => {
                     seed = unused;
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -518,9 +487,12 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Envelope<S> {
     }
 }
 
-/// A key of the envelope.
+/// A key the connector reads, of the envelope (`data`) or of a stored value
+/// (`aliases`, `storage`); every other key is skipped unread.
 enum Key {
     Data,
+    Aliases,
+    Storage,
     Other,
 }
 
@@ -536,7 +508,12 @@ impl<'de> Deserialize<'de> for Key {
             }
 
             fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(if key == "data" { Key::Data } else { Key::Other })
+                Ok(match key {
+                    "data" => Key::Data,
+                    "aliases" => Key::Aliases,
+                    "storage" => Key::Storage,
+                    _ => Key::Other,
+                })
             }
         }
 
