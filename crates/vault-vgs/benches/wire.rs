@@ -10,16 +10,16 @@ use vault_vgs::bench_support::{
     PerFieldInsert, card_from_values, parse_reveal_many, parse_reveal_one,
 };
 
-const CARD: &str = r#"{"card_number":"4111111111111111","card_exp_month":"04","card_exp_year":"2030","card_cvc":"987","card_holder_name":"Ada Lovelace"}"#;
+const CARD: &str = include_str!("../../../fixtures/bench/card.json");
 
 /// The mock's answer to the insert of [`CARD`] (989 bytes, as on the wire).
-const INSERT_ANSWER: &str = r#"{"data":[{"value":"4111111111111111","classifiers":["vaultlink","card_number"],"aliases":[{"alias":"4111115315651111","format":"FPE_SIX_T_FOUR"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"},{"value":"04","classifiers":["vaultlink","card_exp_month"],"aliases":[{"alias":"tok_sandbox_DC6an1HvYL2X8tWSQw9YaZ","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"},{"value":"2030","classifiers":["vaultlink","card_exp_year"],"aliases":[{"alias":"tok_sandbox_4PvwLrQ5WAfXmjqK1fHwKc","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"},{"value":"987","classifiers":["vaultlink","card_cvc"],"aliases":[{"alias":"tok_sandbox_HLeNpoFhv8XRUeBjBTLpC7","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"VOLATILE"},{"value":"Ada Lovelace","classifiers":["vaultlink","card_holder_name"],"aliases":[{"alias":"tok_sandbox_awEEms42mULwLfMvdyfAK4","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"}]}"#;
+const INSERT_ANSWER: &str = include_str!("../../../fixtures/bench/insert-answer.json");
 
 /// The mock's answer to the multi-reveal of the card's persistent aliases (932 bytes).
-const REVEAL_MANY_ANSWER: &str = r#"{"data":{"4111115315651111":{"value":"4111111111111111","classifiers":["vaultlink","card_number"],"aliases":[{"alias":"4111115315651111","format":"FPE_SIX_T_FOUR"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"},"tok_sandbox_DC6an1HvYL2X8tWSQw9YaZ":{"value":"04","classifiers":["vaultlink","card_exp_month"],"aliases":[{"alias":"tok_sandbox_DC6an1HvYL2X8tWSQw9YaZ","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"},"tok_sandbox_4PvwLrQ5WAfXmjqK1fHwKc":{"value":"2030","classifiers":["vaultlink","card_exp_year"],"aliases":[{"alias":"tok_sandbox_4PvwLrQ5WAfXmjqK1fHwKc","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"},"tok_sandbox_awEEms42mULwLfMvdyfAK4":{"value":"Ada Lovelace","classifiers":["vaultlink","card_holder_name"],"aliases":[{"alias":"tok_sandbox_awEEms42mULwLfMvdyfAK4","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"PERSISTENT"}}}"#;
+const REVEAL_MANY_ANSWER: &str = include_str!("../../../fixtures/bench/reveal-many-answer.json");
 
 /// The mock's answer to the reveal of the volatile CVC (197 bytes).
-const REVEAL_ONE_ANSWER: &str = r#"{"data":[{"value":"987","classifiers":["vaultlink","card_cvc"],"aliases":[{"alias":"tok_sandbox_HLeNpoFhv8XRUeBjBTLpC7","format":"UUID"}],"created_at":"2026-11-24T06:49:15Z","storage":"VOLATILE"}]}"#;
+const REVEAL_ONE_ANSWER: &str = include_str!("../../../fixtures/bench/reveal-one-answer.json");
 
 fn secret(value: &str) -> SecretString {
     SecretString::from(value.to_owned())
