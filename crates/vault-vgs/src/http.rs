@@ -21,6 +21,10 @@ use crate::dialect::Dialect;
 use crate::retry::{Failure, RetryPolicy};
 use crate::transformers::{Operation, parse_retry_after};
 
+/// How close to the call's deadline a timeout counts as the deadline's (timers fire
+/// a little late or early, never exactly on it).
+const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// VGS's rate-limit header, read after every answer.
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 /// Where VGS (and the mock) put the trace id of a failed request.
@@ -150,8 +154,6 @@ impl Executor {
         if remaining.is_zero() {
             return Err(self.total_timeout("before the request was sent"));
         }
-        // Whether the call's deadline, not the attempt timeout, bounds this exchange.
-        let bounded_by_total = remaining < self.timeouts.per_attempt;
         let mut request = self
             .client
             .request(call.method.clone(), call.url.clone())
@@ -165,8 +167,10 @@ impl Executor {
                 )
                 .body(body.clone());
         }
+        // A timeout at the call's deadline is the total timeout (final); any other
+        // (the attempt's, or the connect timeout) is an attempt that may be retried.
         let failed = |error: reqwest::Error| {
-            if bounded_by_total && error.is_timeout() {
+            if error.is_timeout() && Instant::now() + DEADLINE_SLACK >= deadline {
                 self.total_timeout("waiting for the vault's answer")
             } else {
                 transport_error(error)
@@ -309,26 +313,25 @@ async fn read_capped(
     if first.len() > cap {
         return Err(too_large(cap));
     }
-    let mut body = match response.chunk().await {
-        Ok(Some(second)) => {
-            let expected = response.content_length().unwrap_or(0) as usize;
-            let mut body = Vec::with_capacity(expected.max(first.len() + second.len()));
-            body.extend_from_slice(&first);
-            body.extend_from_slice(&second);
-            body
-        }
+    let mut body = Vec::new();
+    let mut next = match response.chunk().await {
+        Ok(Some(second)) => second,
         Ok(None) => return Ok(first),
         Err(e) => return Err(failed(e)),
     };
+    body.reserve(response.content_length().unwrap_or(0) as usize);
+    body.extend_from_slice(&first);
     loop {
-        if body.len() > cap {
+        // Refused before it is copied: the buffer never holds more than the cap.
+        if body.len() + next.len() > cap {
             return Err(too_large(cap));
         }
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+        body.extend_from_slice(&next);
+        next = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
             Ok(None) => return Ok(Bytes::from(body)),
             Err(e) => return Err(failed(e)),
-        }
+        };
     }
 }
 

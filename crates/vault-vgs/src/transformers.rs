@@ -297,8 +297,17 @@ impl<'de> Visitor<'de> for RecordSeed {
             alias: None,
             storage: None,
         };
+        // A repeated key is refused, as a derived struct would: which copy of
+        // `storage` VGS meant decides whether a CVC was stored volatile.
+        let (mut seen_aliases, mut seen_storage) = (false, false);
         while let Some(key) = map.next_key::<Key>()? {
             match key {
+                Key::Aliases if std::mem::replace(&mut seen_aliases, true) => {
+                    return Err(serde::de::Error::duplicate_field("aliases"));
+                }
+                Key::Storage if std::mem::replace(&mut seen_storage, true) => {
+                    return Err(serde::de::Error::duplicate_field("storage"));
+                }
                 Key::Aliases => record.alias = map.next_value_seed(BestAlias(self.0))?,
                 Key::Storage => {
                     record.storage = map.next_value_seed(WireName(PhantomData))?;
@@ -697,7 +706,8 @@ pub(crate) fn parse_reveal_one(body: &[u8]) -> Result<SecretString, Report<Vault
 
 /// Parses `GET /aliases?aliases=…`: the value of each alias asked for, in the order
 /// asked (`None` where the answer has none). Entries are matched to `requested` as
-/// they are read; one for an alias not asked for is skipped.
+/// they are read; one for an alias not asked for is skipped. An alias asked for twice
+/// gets its value at its first position only (callers ask for distinct aliases).
 pub(crate) fn parse_reveal_many(
     body: &[u8],
     requested: &[&Alias],
@@ -1060,6 +1070,34 @@ mod tests {
         ]}"#;
         let err = parse_create_aliases(persisted, &slots()).expect_err("cvc persisted");
         assert!(err.details()[0].contains("record 3 came back PERSISTENT but was sent VOLATILE"));
+    }
+
+    #[test]
+    fn a_record_with_a_repeated_storage_or_aliases_key_is_refused() {
+        // Which `storage` counts must not be left to the parser: a CVC sent VOLATILE
+        // whose record says PERSISTENT then VOLATILE is not proven volatile.
+        let record = |i: usize, extra: &str| {
+            format!(r#"{{"aliases":[{{"alias":"a{i}","format":"UUID"}}]{extra}}}"#)
+        };
+        for repeated in [
+            r#","storage":"PERSISTENT","storage":"VOLATILE""#,
+            r#","aliases":[{"alias":"b3","format":"UUID"}]"#,
+        ] {
+            let records: Vec<String> = (0..5)
+                .map(|i| match i {
+                    3 => record(i, repeated),
+                    _ => record(i, ""),
+                })
+                .collect();
+            let body = format!(r#"{{"data":[{}]}}"#, records.join(","));
+            let err = parse_create_aliases(body.as_bytes(), &slots()).expect_err(repeated);
+            assert_eq!(err.kind(), VaultError::UnexpectedResponse);
+            assert!(
+                err.details()[0].contains("does not have the expected fields or types"),
+                "{:?}",
+                err.details()
+            );
+        }
     }
 
     #[test]

@@ -387,6 +387,13 @@ async fn an_answer_in_many_chunks_is_read_whole_and_still_capped() {
         .expect("the four chunks make one answer");
     assert_eq!(secrecy::ExposeSecret::expose_secret(&value), "Ada Lovelace");
 
+    // A cap of exactly its size still reads it.
+    let value = connector(ANSWER.len())
+        .reveal(&alias, vault_core::Storage::Persistent)
+        .await
+        .expect("a cap equal to the answer's size");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&value), "Ada Lovelace");
+
     // The same answer against a cap smaller than it: refused, whatever the chunking.
     let err = connector(ANSWER.len() - 10)
         .reveal(&alias, vault_core::Storage::Persistent)
