@@ -148,6 +148,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     );
     say!("  GET, DEL        {base}/cards/{{id}}");
     say!("  GET             {base}/_mock/stats                  (token and API request counters)");
+    say!(
+        "  GET             {base}/_mock/openapi.yaml           (OpenAPI 3 description of every route, for Swagger UI, schemathesis, SDK generators)"
+    );
     if let Some(client) = config.clients.first() {
         say!("use it:");
         say!(

@@ -1,9 +1,10 @@
-//! The mock's own endpoints under `/_mock/`: stats, reset, fault settings.
+//! The mock's own endpoints under `/_mock/`: stats, reset, fault settings, and the
+//! API description.
 //! Not part of VGS; never counted in the stats and never faulted.
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,6 +32,15 @@ async fn read<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T,
         .await
         .map_err(|_| bad_request("body could not be read or is too large".to_owned()))?;
     serde_json::from_slice(&bytes).map_err(|error| bad_request(error.to_string()))
+}
+
+/// `GET /_mock/openapi.yaml`: the description of every route the mock serves.
+pub(crate) async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/yaml")],
+        crate::OPENAPI_YAML,
+    )
+        .into_response()
 }
 
 /// `GET /_mock/stats`: the [`Stats`](crate::Stats) JSON.

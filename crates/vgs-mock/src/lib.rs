@@ -36,6 +36,8 @@
 //!   JSON:API `server-error`, injected 502/503/504 a gateway HTML page.
 //! - `GET /_mock/stats`, `POST /_mock/reset`, `POST /_mock/reset-stats`,
 //!   `GET|POST /_mock/faults`, `POST /_mock/fail-next`: the mock's own controls.
+//! - `GET /_mock/openapi.yaml`: [`OPENAPI_YAML`], the OpenAPI 3 description of every
+//!   route above, for Swagger UI, schemathesis or an SDK generator.
 //!
 //! # Behaviour (where the spec leaves a choice, ours)
 //!
@@ -112,6 +114,12 @@ pub use crate::state::MockState;
 pub use crate::stats::{RESET_KEY, Stats, VaultStats};
 pub use crate::store::{RecordView, Storage, VOLATILE_TTL};
 
+/// The OpenAPI 3 description of everything the mock serves (`crates/vgs-mock/openapi.yaml`):
+/// the token endpoint, vault API v1 (as VGS's official spec defines it), v2, CMP and
+/// the `/_mock/` controls, with the schemas the answers follow. Served at
+/// `GET /_mock/openapi.yaml`; the mock's tests validate every answer against it.
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
 /// Path of the token endpoint (Keycloak's, as VGS serves it).
 pub const TOKEN_PATH: &str = "/auth/realms/vgs/protocol/openid-connect/token";
 
@@ -152,7 +160,8 @@ pub fn router(state: MockState) -> Router {
             "/_mock/faults",
             get(control::get_faults).post(control::set_faults),
         )
-        .route("/_mock/fail-next", post(control::fail_next));
+        .route("/_mock/fail-next", post(control::fail_next))
+        .route("/_mock/openapi.yaml", get(control::openapi));
     observed
         .merge(control)
         .fallback(not_found)

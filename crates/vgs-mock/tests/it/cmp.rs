@@ -1,6 +1,7 @@
 //! CMP routes against REFERENCE.md's "CMP" section: JSON:API bodies, 415, scopes and the
 //! PCI view, the per-tenant duplicate check (303), the CVC window on the manual clock,
-//! 422s with code and pointer, faults and stats. Every answer is shape-checked.
+//! 422s with code and pointer, faults and stats. Every answer is checked against the
+//! mock's description (`openapi.yaml`).
 
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ async fn pci(mock: &Mock) -> String {
     cmp_token(mock, DEMO_CMP_CLIENT_ID, DEMO_CMP_CLIENT_SECRET, None).await
 }
 
-/// One CMP call; the answer is checked against REFERENCE.md's JSON:API shapes.
+/// One CMP call; the answer is checked against the description and [`check_cmp_shape`].
 async fn cmp(
     mock: &Mock,
     method: Method,
@@ -73,7 +74,7 @@ async fn cmp(
         None => Body::empty(),
     };
     let reply = mock.send(builder.body(body).unwrap()).await;
-    check_cmp_shape(&method, &reply);
+    check_cmp_shape(&reply);
     reply
 }
 
@@ -115,64 +116,37 @@ fn attributes(reply: &Reply) -> Value {
     reply.json()["data"]["attributes"].clone()
 }
 
-/// REFERENCE.md's CMP shapes: JSON:API card documents and error objects (status as a
-/// string, a code, a detail, an optional `source.pointer`); 502/503/504 not JSON:API.
-fn check_cmp_shape(method: &Method, reply: &Reply) {
+/// What the description's schemas cannot say about CMP answers (the harness already
+/// checked each against `openapi.yaml`): card ids are `CRD…`, a CVC alias comes with
+/// its status, a 303 points at the card it carries, and an error's `status` string is
+/// the answer's status.
+fn check_cmp_shape(reply: &Reply) {
     let status = reply.status.as_u16();
     match status {
-        204 => assert!(reply.body.is_empty(), "{method} 204 with a body"),
         200 | 201 | 303 => {
-            assert_eq!(reply.header("content-type"), Some(MEDIA_TYPE));
             let doc = reply.json();
             let data = &doc["data"];
-            assert!(data["id"].as_str().unwrap().starts_with("CRD"), "{doc}");
-            assert_eq!(data["type"], "cards", "{doc}");
-            let attributes = data["attributes"].as_object().expect("attributes");
-            for key in [
-                "pan_alias",
-                "bin",
-                "first8",
-                "last4",
-                "fingerprint",
-                "created_at",
-            ] {
-                assert!(attributes[key].is_string(), "{key} in {doc}");
-            }
-            for key in ["exp_month", "exp_year"] {
-                assert!(attributes[key].is_u64(), "{key} in {doc}");
-            }
-            if let Some(status) = attributes.get("cvc_status") {
-                assert!(["active", "expired"].contains(&status.as_str().unwrap()));
-                assert!(attributes["cvc_alias"].is_string());
-            }
+            let id = data["id"].as_str().unwrap();
+            assert!(id.starts_with("CRD"), "{doc}");
+            let attributes = &data["attributes"];
+            assert_eq!(
+                attributes.get("cvc_status").is_some(),
+                attributes.get("cvc_alias").is_some(),
+                "{doc}"
+            );
             if status == 303 {
-                let id = data["id"].as_str().unwrap();
                 assert_eq!(
                     reply.header("location"),
                     Some(format!("/cards/{id}").as_str())
                 );
             }
         }
-        502..=504 => {
-            assert!(
-                serde_json::from_slice::<Value>(&reply.body).is_err(),
-                "gateway errors are not JSON:API"
-            );
-        }
+        204 | 502..=504 => {}
         _ => {
-            assert_eq!(reply.header("content-type"), Some(MEDIA_TYPE), "{status}");
             let doc = reply.json();
             let errors = doc["errors"].as_array().expect("errors");
-            assert_eq!(errors.len(), 1);
-            let error = &errors[0];
-            assert_eq!(error["status"], status.to_string(), "{doc}");
-            assert!(
-                error["code"].is_string() && error["detail"].is_string(),
-                "{doc}"
-            );
-            if let Some(pointer) = error.get("source").and_then(|s| s.get("pointer")) {
-                assert!(pointer.as_str().unwrap().starts_with("/data"), "{doc}");
-            }
+            assert_eq!(errors.len(), 1, "{doc}");
+            assert_eq!(errors[0]["status"], status.to_string(), "{doc}");
         }
     }
 }

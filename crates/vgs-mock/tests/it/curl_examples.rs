@@ -1,5 +1,6 @@
-//! The spec's own curl examples (`x-codeSamples`), translated to the served mock's
-//! address and sent with reqwest: same method, path, query, headers and body.
+//! The curl examples (`x-codeSamples`) of an API description, translated to the served
+//! mock's address and sent with reqwest: same method, path, query, headers and body.
+//! The mock's own description's always run; VGS's official spec's in `official.rs`.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use axum::http::Method;
 use serde_json::{Value, json};
 use vgs_mock::{DEMO_V1_PASSWORD, DEMO_V1_USERNAME, MockConfig};
 
-use crate::spec::spec;
+use crate::spec::{Spec, spec};
 use crate::support::check_shape;
 
 /// The spec's sandbox host, replaced by the mock's base URL.
@@ -107,10 +108,10 @@ fn parse_curl(source: &str) -> Curl {
     curl
 }
 
-/// Every (path, method, curl source) of the spec.
-fn samples() -> Vec<(String, String, String)> {
+/// Every (path, method, curl source) of `spec`.
+fn samples(spec: &Spec) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for (path, item) in spec().root["paths"].as_object().unwrap() {
+    for (path, item) in spec.paths() {
         for (method, operation) in item.as_object().unwrap() {
             for sample in operation
                 .get("x-codeSamples")
@@ -128,7 +129,12 @@ fn samples() -> Vec<(String, String, String)> {
 
 #[test]
 fn the_curl_parser_reads_the_spec_examples() {
-    let all = samples();
+    parser_reads_the_examples(spec());
+}
+
+/// The parser understands every example of `spec`: one per v1 operation.
+pub(crate) fn parser_reads_the_examples(spec: &Spec) {
+    let all = samples(spec);
     assert_eq!(all.len(), 6, "one example per operation");
     let create = all
         .iter()
@@ -144,6 +150,12 @@ fn the_curl_parser_reads_the_spec_examples() {
 
 #[tokio::test]
 async fn the_spec_curl_examples_succeed_against_the_served_mock() {
+    examples_succeed_against_the_served_mock(spec()).await;
+}
+
+/// Runs every curl example of `spec` against a served demo mock; each succeeds and
+/// its answer follows the mock's own description.
+pub(crate) async fn examples_succeed_against_the_served_mock(spec: &Spec) {
     let mock = vgs_mock::start(MockConfig::demo()).await.unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = mock.base_url().to_owned();
@@ -175,7 +187,7 @@ async fn the_spec_curl_examples_succeed_against_the_served_mock() {
     };
 
     // Run the delete example last: it removes the alias the others read.
-    let mut all = samples();
+    let mut all = samples(spec);
     all.sort_by_key(|(path, method, _)| (method == "DELETE", path.clone()));
     for (path, method, source) in all {
         let curl = parse_curl(&source);

@@ -1,6 +1,7 @@
 //! Integration tests of vgs-mock as one binary: the token endpoint, API v1 and v2,
-//! behaviour, faults, stats, the served mock, the spec contract and its curl examples,
-//! and the CMP routes.
+//! behaviour, faults, stats, the served mock, the contract with the mock's own API
+//! description (`openapi.yaml`) and its curl examples, that description against VGS's
+//! official spec, and the CMP routes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +11,7 @@ mod contract;
 mod curl_examples;
 mod faults;
 mod formats;
+mod official;
 mod server;
 mod spec;
 mod stats;

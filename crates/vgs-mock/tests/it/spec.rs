@@ -1,41 +1,26 @@
-//! The official VGS vault API v1 spec, read at test time from `shared/vgs/`, and a
-//! small validator for the OpenAPI 3.0 schema subset it uses (strict: an unknown
-//! keyword or an undeclared property fails, so a drift cannot pass silently).
+//! API descriptions as JSON: the mock's own (`crates/vgs-mock/openapi.yaml`, the one
+//! every answer is checked against) and, where it is at hand, VGS's official v1 spec;
+//! plus a small validator for the OpenAPI 3.0 schema subset they use (strict: an
+//! unknown keyword or an undeclared property fails, so a drift cannot pass silently).
 
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// The spec as JSON.
+/// An OpenAPI document as JSON.
 pub(crate) struct Spec {
     pub(crate) root: Value,
 }
 
-/// Path of the spec, from this crate's directory.
-pub(crate) fn spec_path() -> String {
-    format!(
-        "{}/../../../shared/vgs/vault-api-v1.openapi.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-/// The spec, parsed once.
+/// The mock's own description, parsed once.
 pub(crate) fn spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let path = spec_path();
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read the VGS spec at {path}: {e}"));
-        let docs = YamlLoader::load_from_str(&text).expect("the spec is valid YAML");
-        Spec {
-            root: yaml_to_json(&docs[0]),
-        }
-    })
+    SPEC.get_or_init(|| Spec::parse(vgs_mock::OPENAPI_YAML).expect("openapi.yaml parses"))
 }
 
-fn yaml_to_json(yaml: &Yaml) -> Value {
-    match yaml {
+fn yaml_to_json(yaml: &Yaml) -> Result<Value, String> {
+    Ok(match yaml {
         Yaml::Real(text) => text
             .parse::<f64>()
             .ok()
@@ -44,33 +29,68 @@ fn yaml_to_json(yaml: &Yaml) -> Value {
         Yaml::Integer(i) => json!(i),
         Yaml::String(s) => Value::String(s.clone()),
         Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Array(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
+        Yaml::Array(items) => {
+            Value::Array(items.iter().map(yaml_to_json).collect::<Result<_, _>>()?)
+        }
         Yaml::Hash(hash) => {
             let mut map = Map::new();
             for (key, value) in hash {
                 let key = match key {
                     Yaml::String(s) => s.clone(),
                     Yaml::Integer(i) => i.to_string(),
-                    other => panic!("unexpected YAML key {other:?}"),
+                    other => return Err(format!("unexpected YAML key {other:?}")),
                 };
-                map.insert(key, yaml_to_json(value));
+                map.insert(key, yaml_to_json(value)?);
             }
             Value::Object(map)
         }
         Yaml::Null => Value::Null,
-        Yaml::Alias(_) | Yaml::BadValue => panic!("unsupported YAML node {yaml:?}"),
-    }
+        Yaml::Alias(_) | Yaml::BadValue => return Err(format!("unsupported YAML node {yaml:?}")),
+    })
 }
 
-/// What the spec says a response may be.
+/// What a description says an answer may be.
+#[derive(Debug)]
 pub(crate) enum Expected {
-    /// A JSON body matching this schema.
-    Json(Value),
+    /// A body of this media type matching this schema.
+    Body { media: String, schema: Value },
     /// No body.
     Empty,
 }
 
+impl Expected {
+    /// The schema of a JSON body (panics otherwise: for tests that know the answer).
+    pub(crate) fn json_schema(self) -> Value {
+        match self {
+            Expected::Body { schema, .. } => schema,
+            Expected::Empty => panic!("the answer has no body"),
+        }
+    }
+}
+
+/// How a concrete request path matches the description.
+pub(crate) enum Routed<'a> {
+    /// The path template and its operation for the method.
+    Operation(&'a str, &'a Value),
+    /// The path is described but not with this method: the router answers 405.
+    MethodNotAllowed(&'a str),
+    /// No path template matches.
+    Undescribed,
+}
+
+/// The methods an OpenAPI path item may have.
+pub(crate) const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+
 impl Spec {
+    /// Parses a YAML OpenAPI document.
+    pub(crate) fn parse(text: &str) -> Result<Spec, String> {
+        let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+        let first = docs.first().ok_or("an empty YAML document")?;
+        Ok(Spec {
+            root: yaml_to_json(first)?,
+        })
+    }
+
     /// Follows a local `$ref` such as `#/components/schemas/RevealedData`.
     pub(crate) fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
         match value.get("$ref").and_then(Value::as_str) {
@@ -88,49 +108,105 @@ impl Spec {
         }
     }
 
-    /// The spec's operation for `method` on the path template `path`.
+    /// The path items, by template.
+    pub(crate) fn paths(&self) -> &Map<String, Value> {
+        self.root["paths"].as_object().expect("paths")
+    }
+
+    /// The operation for `method` on the path template `path`.
     pub(crate) fn operation(&self, path: &str, method: &str) -> &Value {
         self.root["paths"]
             .get(path)
             .and_then(|item| item.get(method.to_ascii_lowercase()))
-            .unwrap_or_else(|| panic!("the spec has no {method} {path}"))
+            .unwrap_or_else(|| panic!("the description has no {method} {path}"))
     }
 
-    /// What a `status` answer to `method path` must look like. Error statuses the
-    /// operation does not declare (and no `default`) must still have the spec's
-    /// general error shape (its "Errors" section); undeclared successes fail.
+    /// Every (path template, method, operation).
+    pub(crate) fn operations(&self) -> Vec<(&str, &'static str, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in self.paths() {
+            for method in METHODS {
+                if let Some(operation) = item.get(method) {
+                    out.push((path.as_str(), method, operation));
+                }
+            }
+        }
+        out
+    }
+
+    /// The parameters of an operation: the path item's, overridden by the
+    /// operation's own (same name and location), each resolved.
+    pub(crate) fn parameters(&self, path: &str, method: &str) -> Vec<&Value> {
+        let item = &self.root["paths"][path];
+        let mut out: Vec<&Value> = Vec::new();
+        let lists = [
+            &item["parameters"],
+            &self.operation(path, method)["parameters"],
+        ];
+        for parameter in lists.into_iter().filter_map(Value::as_array).flatten() {
+            let parameter = self.resolve(parameter);
+            out.retain(|p| p["name"] != parameter["name"] || p["in"] != parameter["in"]);
+            out.push(parameter);
+        }
+        out
+    }
+
+    /// Routes a concrete path as the mock's router does: the template with the most
+    /// literal segments wins, whatever the method (axum answers 405 when that path
+    /// lacks the method).
+    pub(crate) fn route(&self, method: &str, path: &str) -> Routed<'_> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let best = self
+            .paths()
+            .iter()
+            .filter_map(|(template, item)| {
+                let parts: Vec<&str> = template.split('/').collect();
+                let fits = parts.len() == segments.len()
+                    && parts.iter().zip(&segments).all(|(part, segment)| {
+                        (part.starts_with('{') && !segment.is_empty()) || part == segment
+                    });
+                let literal = parts.iter().filter(|p| !p.starts_with('{')).count();
+                fits.then_some((literal, template.as_str(), item))
+            })
+            .max_by_key(|(literal, _, _)| *literal);
+        match best {
+            None => Routed::Undescribed,
+            Some((_, template, item)) => match item.get(method.to_ascii_lowercase()) {
+                Some(operation) => Routed::Operation(template, operation),
+                None => Routed::MethodNotAllowed(template),
+            },
+        }
+    }
+
+    /// The response object a `status` answer to `method path` must follow: the
+    /// declared status, else `default` for an error; an undeclared success fails.
+    pub(crate) fn response(&self, path: &str, method: &str, status: u16) -> Result<&Value, String> {
+        let responses = &self.operation(path, method)["responses"];
+        responses
+            .get(status.to_string())
+            .or_else(|| (status >= 400).then(|| responses.get("default")).flatten())
+            .map(|response| self.resolve(response))
+            .ok_or_else(|| format!("{method} {path} does not declare status {status}"))
+    }
+
+    /// What a `status` answer to `method path` must look like.
     pub(crate) fn expected(
         &self,
         path: &str,
         method: &str,
         status: u16,
     ) -> Result<Expected, String> {
-        let responses = &self.operation(path, method)["responses"];
-        // `default` is the spec's error answer ("Something went wrong"): it never
-        // stands for an undeclared success.
-        let declared = responses
-            .get(status.to_string())
-            .or_else(|| (status >= 400).then(|| responses.get("default")).flatten());
-        let response = match declared {
-            Some(response) => self.resolve(response),
-            None if status >= 400 => {
-                self.resolve(&self.root["components"]["responses"]["ApiErrorsResponse"])
-            }
-            None => return Err(format!("{method} {path} does not declare status {status}")),
+        let response = self.response(path, method, status)?;
+        let Some(content) = response.get("content").and_then(Value::as_object) else {
+            return Ok(Expected::Empty);
         };
-        match response.pointer("/content/application~1json/schema") {
-            Some(schema) => Ok(Expected::Json(schema.clone())),
-            None if status >= 400 => {
-                // e.g. deleteAliases' bare "404: Not Found": the general error shape.
-                let general =
-                    self.resolve(&self.root["components"]["responses"]["ApiErrorsResponse"]);
-                let schema = general
-                    .pointer("/content/application~1json/schema")
-                    .expect("ApiErrorsResponse has a schema");
-                Ok(Expected::Json(schema.clone()))
-            }
-            None => Ok(Expected::Empty),
-        }
+        let mut media_types = content.iter();
+        let (media, body) = match (media_types.next(), media_types.next()) {
+            (Some((media, body)), None) => (media.clone(), body),
+            _ => return Err(format!("{method} {path} {status}: one media type expected")),
+        };
+        let schema = body.get("schema").cloned().unwrap_or(json!({}));
+        Ok(Expected::Body { media, schema })
     }
 
     /// Validates `instance` against `schema`; the error names the JSON path.
@@ -150,25 +226,18 @@ impl Spec {
         let object = schema
             .as_object()
             .ok_or_else(|| format!("{at}: schema is not an object"))?;
-        for keyword in object.keys() {
-            let known = matches!(
-                keyword.as_str(),
-                "type"
-                    | "properties"
-                    | "required"
-                    | "items"
-                    | "minItems"
-                    | "maxItems"
-                    | "enum"
-                    | "nullable"
-                    | "format"
-                    | "additionalProperties"
-                    | "description"
-                    | "example"
-                    | "default"
-            ) || keyword.starts_with("x-");
-            if !known {
-                return Err(format!("{at}: the validator does not support `{keyword}`"));
+        if let Some(keyword) = object.keys().find(|k| !is_known_keyword(k)) {
+            return Err(format!("{at}: the validator does not support `{keyword}`"));
+        }
+        if let Some(choices) = object.get("oneOf").and_then(Value::as_array) {
+            let matching = choices
+                .iter()
+                .filter(|choice| self.check(choice, instance, at).is_ok())
+                .count();
+            if matching != 1 {
+                return Err(format!(
+                    "{at}: {instance} matches {matching} of the oneOf schemas, not exactly one"
+                ));
             }
         }
         if let Some(kind) = object.get("type").and_then(Value::as_str) {
@@ -188,6 +257,18 @@ impl Spec {
         if let Some(allowed) = object.get("enum").and_then(Value::as_array) {
             if !allowed.contains(instance) {
                 return Err(format!("{at}: {instance} is not one of {allowed:?}"));
+            }
+        }
+        if let Some(number) = instance.as_f64() {
+            if let Some(min) = object.get("minimum").and_then(Value::as_f64) {
+                if number < min {
+                    return Err(format!("{at}: {number} is below the minimum {min}"));
+                }
+            }
+            if let Some(max) = object.get("maximum").and_then(Value::as_f64) {
+                if number > max {
+                    return Err(format!("{at}: {number} is above the maximum {max}"));
+                }
             }
         }
         if object.get("format").and_then(Value::as_str) == Some("date-time") {
@@ -214,6 +295,9 @@ impl Spec {
             }
         }
         if let Some(fields) = instance.as_object() {
+            if object.contains_key("oneOf") {
+                return Ok(());
+            }
             let properties = object.get("properties").and_then(Value::as_object);
             for required in object
                 .get("required")
@@ -235,12 +319,73 @@ impl Spec {
                     (Some(property), _) => self.check(property, value, &path)?,
                     (None, Some(Value::Bool(true))) => {}
                     (None, Some(extra)) if extra.is_object() => self.check(extra, value, &path)?,
-                    // Strict: a field the spec does not declare is a drift.
+                    // Strict: a field the description does not declare is a drift.
                     (None, _) => return Err(format!("{path}: not declared by the spec")),
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The schema keywords the validator understands (`x-` extensions are ignored).
+fn is_known_keyword(keyword: &str) -> bool {
+    matches!(
+        keyword,
+        "type"
+            | "properties"
+            | "required"
+            | "items"
+            | "minItems"
+            | "maxItems"
+            | "minimum"
+            | "maximum"
+            | "enum"
+            | "oneOf"
+            | "nullable"
+            | "format"
+            | "additionalProperties"
+            | "description"
+            | "example"
+            | "default"
+    ) || keyword.starts_with("x-")
+}
+
+/// Every keyword the validator would not understand, anywhere in `schema` and the
+/// schemas nested in it, as `at: keyword`.
+pub(crate) fn unsupported_keywords(schema: &Value, at: &str, out: &mut Vec<String>) {
+    let Some(object) = schema.as_object() else {
+        out.push(format!("{at}: not a schema object"));
+        return;
+    };
+    if object.contains_key("$ref") {
+        return;
+    }
+    for keyword in object.keys().filter(|k| !is_known_keyword(k)) {
+        out.push(format!("{at}: {keyword}"));
+    }
+    for (name, property) in object
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        unsupported_keywords(property, &format!("{at}.{name}"), out);
+    }
+    if let Some(items) = object.get("items") {
+        unsupported_keywords(items, &format!("{at}[]"), out);
+    }
+    if let Some(extra) = object.get("additionalProperties").filter(|v| v.is_object()) {
+        unsupported_keywords(extra, &format!("{at}.*"), out);
+    }
+    for (i, choice) in object
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        unsupported_keywords(choice, &format!("{at}|{i}"), out);
     }
 }
 
@@ -282,60 +427,60 @@ fn is_rfc3339(text: &str) -> bool {
         || (rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":")
 }
 
-/// The v2 error body of REFERENCE.md (`{"errors":[{status,code,detail}],"trace_id"}`),
-/// which the v1 spec does not cover.
-pub(crate) fn v2_error_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["errors", "trace_id"],
-        "properties": {
-            "errors": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["status", "code", "detail"],
-                    "properties": {
-                        "status": {"type": "integer"},
-                        "code": {"type": "string"},
-                        "detail": {"type": "string"}
-                    }
-                }
-            },
-            "trace_id": {"type": "string"}
-        }
-    })
-}
-
-/// Keycloak's token answers, as REFERENCE.md describes them (extra fields allowed).
-pub(crate) fn token_schema(success: bool) -> Value {
-    if success {
-        json!({
-            "type": "object",
-            "required": ["access_token", "expires_in", "token_type"],
-            "additionalProperties": true,
-            "properties": {
-                "access_token": {"type": "string"},
-                "expires_in": {"type": "integer"},
-                "token_type": {"type": "string", "enum": ["Bearer"]}
-            }
-        })
-    } else {
-        json!({
-            "type": "object",
-            "required": ["error", "error_description"],
-            "properties": {
-                "error": {"type": "string"},
-                "error_description": {"type": "string"}
-            }
-        })
-    }
-}
-
 #[test]
 fn rfc3339_shapes() {
     assert!(is_rfc3339("2019-05-15T12:30:45Z"));
     assert!(is_rfc3339("2019-05-15T12:30:45.123+02:00"));
     assert!(!is_rfc3339("2019-05-15 12:30:45"));
     assert!(!is_rfc3339("yesterday"));
+}
+
+#[test]
+fn paths_are_routed_like_the_router_does() {
+    let spec = spec();
+    let routed = |method: &str, path: &str| match spec.route(method, path) {
+        Routed::Operation(template, operation) => {
+            format!("{template} {}", operation["operationId"].as_str().unwrap())
+        }
+        Routed::MethodNotAllowed(template) => format!("{template} 405"),
+        Routed::Undescribed => "none".to_owned(),
+    };
+    assert_eq!(
+        routed("POST", "/aliases/delete"),
+        "/aliases/delete deleteAliases"
+    );
+    assert_eq!(routed("GET", "/aliases/delete"), "/aliases/delete 405");
+    assert_eq!(
+        routed("GET", "/aliases/tok_1"),
+        "/aliases/{alias} revealAlias"
+    );
+    assert_eq!(
+        routed("DELETE", "/v2/tnt1/aliases/tok_1"),
+        "/v2/{vault}/aliases/{alias} v2DeleteAlias"
+    );
+    assert_eq!(routed("GET", "/cards/CRD1"), "/cards/{id} getCard");
+    assert_eq!(routed("GET", "/aliases/"), "none");
+    assert_eq!(routed("GET", "/nothing"), "none");
+}
+
+#[test]
+fn the_validator_understands_one_of_and_bounds() {
+    let spec = spec();
+    let fail_with = json!({"$ref": "#/components/schemas/FailWith"});
+    assert!(spec.validate(&fail_with, &json!({"status": 503})).is_ok());
+    assert!(spec.validate(&fail_with, &json!("reset")).is_ok());
+    assert!(spec.validate(&fail_with, &json!({"delay_ms": 10})).is_ok());
+    assert!(spec.validate(&fail_with, &json!("explode")).is_err());
+    assert!(
+        spec.validate(&fail_with, &json!({"status": 503, "delay_ms": 1}))
+            .is_err()
+    );
+    assert!(spec.validate(&fail_with, &json!({"status": 99})).is_err());
+    let faults = json!({"$ref": "#/components/schemas/FaultConfig"});
+    assert!(spec.validate(&faults, &json!({"p_5xx": 0.5})).is_ok());
+    assert!(spec.validate(&faults, &json!({"p_5xx": 1.5})).is_err());
+    assert!(
+        spec.validate(&json!({"pattern": "x"}), &json!("x"))
+            .is_err()
+    );
 }
