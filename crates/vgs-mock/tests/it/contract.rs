@@ -400,7 +400,7 @@ async fn the_mock_serves_its_own_description() {
     );
     let text = response.text().await.unwrap();
     let on_disk =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+        std::fs::read_to_string(crate::support::manifest_dir().join("openapi.yaml")).unwrap();
     assert_eq!(
         text, on_disk,
         "the served document is the file in the repository"

@@ -25,10 +25,8 @@ fn official(test: &str) -> Option<&'static Spec> {
         let path = match std::env::var_os("VGS_OFFICIAL_SPEC").filter(|p| !p.is_empty()) {
             Some(path) => PathBuf::from(path),
             None => {
-                let beside = PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../../shared/vgs/vault-api-v1.openapi.yaml"
-                ));
+                let beside = crate::support::manifest_dir()
+                    .join("../../../shared/vgs/vault-api-v1.openapi.yaml");
                 if !beside.is_file() {
                     return Err(format!(
                         "VGS's official spec is not at hand (VGS_OFFICIAL_SPEC is unset and \

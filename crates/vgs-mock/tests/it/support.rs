@@ -18,6 +18,14 @@ use vgs_mock::{
 
 use crate::spec::{self, Expected, Routed, Spec};
 
+/// This crate's directory in the checkout the tests run from. Read at run time (cargo
+/// sets it for every test process): a test binary built in one checkout and reused by
+/// another through a shared target dir must look beside the checkout it runs in.
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 /// A fixed start for manual clocks: 2024-01-01T00:00:00Z.
 pub(crate) fn epoch() -> SystemTime {
     UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200)
