@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use vault_core::{
-    Card, ConnectorAuthType, ConnectorVaultId, DeleteRequest, Environment, ExternalVault,
-    InsertRequest, ReportExt, RetrieveRequest, VaultError,
+    Card, ConnectorAuthType, ConnectorVaultId, DeleteRequest, Environment, EraseRequest,
+    ExternalVault, InsertRequest, ReportExt, RetrieveRequest, VaultError,
 };
 use vault_vgs::{CmpConnector, VgsConnector};
 
@@ -51,7 +51,7 @@ fn credentials(client_id: &str, secret: &str) -> String {
 
 /// The orchestrator's payment code, unchanged whatever the vault: keep the vault id
 /// instead of the card, read the card back at authorization, delete it when the
-/// customer removes it. Returns what it kept, for the test to inspect.
+/// customer removes it, erase it on a right-to-erasure request. Returns what it kept, for the test to inspect.
 async fn store_authorize_forget(
     vault: Arc<dyn ExternalVault>,
     cards: &[Card],
@@ -73,8 +73,21 @@ async fn store_authorize_forget(
             .unwrap();
         assert_eq!(back.card(), Some(card));
     }
-    for id in &kept {
-        vault.delete(DeleteRequest::new(id.clone())).await.unwrap();
+    for (card, id) in cards.iter().zip(&kept) {
+        // The customer removes the card: delete never breaks another customer's card,
+        // so what the vault shares by value is kept, and the card may still read.
+        let deleted = vault.delete(DeleteRequest::new(id.clone())).await.unwrap();
+        assert_eq!(deleted.records.len(), id.aliases().len());
+        let after = vault.retrieve(RetrieveRequest::new(id.clone())).await;
+        match deleted.kept().is_empty() {
+            true => assert_eq!(after.unwrap_err().kind(), VaultError::AliasNotFound),
+            false => assert_eq!(after.unwrap().card(), Some(card)),
+        }
+        // A right-to-erasure request: the values go, for every holder.
+        vault
+            .erase(EraseRequest::cardholder_data(id.clone()))
+            .await
+            .unwrap();
         let err = vault
             .retrieve(RetrieveRequest::new(id.clone()))
             .await
@@ -117,7 +130,7 @@ async fn the_same_orchestrator_code_runs_on_the_alias_vault_and_on_cmp() {
     assert!(
         kept_by_product[1].iter().all(|id| matches!(
             id,
-            ConnectorVaultId::Single { id, cvc: None } if id.as_str().starts_with("CRD")
+            ConnectorVaultId::Single { id, cvc: None, .. } if id.as_str().starts_with("CRD")
         )),
         "CMP keeps one card id"
     );

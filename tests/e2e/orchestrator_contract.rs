@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use vault_core::{
     Alias, AliasFormat, Card, CardField, ConnectorAuthType, ConnectorVaultId, DeleteRequest,
-    DeleteResponse, ExternalVault, FieldAlias, InsertRequest, InsertResponse, PaymentMethodData,
-    Report, ReportExt, RetrieveRequest, RetrieveResponse, Storage, TokenizationMode, VaultError,
-    VaultResult, async_trait,
+    DeleteResponse, DeleteScope, ExternalVault, FieldAlias, InsertRequest, InsertResponse,
+    PaymentMethodData, RecordAction, RecordOutcome, Report, ReportExt, RetrieveRequest,
+    RetrieveResponse, Storage, StoredPart, TokenizationMode, VaultError, VaultResult, async_trait,
 };
 
 /// Stores each card field under a fresh alias, keeps the card whole for single-id mode.
@@ -32,11 +32,7 @@ impl InMemoryVault {
             .lock()
             .unwrap()
             .insert(alias.clone(), value.to_owned());
-        FieldAlias {
-            alias,
-            format: AliasFormat::Uuid,
-            storage,
-        }
+        FieldAlias::new(alias, AliasFormat::Uuid, storage)
     }
 
     fn get(&self, alias: &Alias) -> VaultResult<String> {
@@ -87,7 +83,11 @@ impl ExternalVault for InMemoryVault {
                 let mut whole = card.clone();
                 whole.cvc = None;
                 self.cards.lock().unwrap().insert(id.clone(), whole);
-                ConnectorVaultId::Single { id, cvc }
+                ConnectorVaultId::Single {
+                    id,
+                    cvc,
+                    cvc_expires_at: None,
+                }
             }
         };
         Ok(InsertResponse::new(id))
@@ -119,7 +119,7 @@ impl ExternalVault for InMemoryVault {
                 }
                 card
             }
-            ConnectorVaultId::Single { id, cvc } => {
+            ConnectorVaultId::Single { id, cvc, .. } => {
                 let mut card = self
                     .cards
                     .lock()
@@ -138,17 +138,24 @@ impl ExternalVault for InMemoryVault {
     }
 
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
-        let (mut removed, mut gone) = (Vec::new(), Vec::new());
+        // Every record here is one card's own (no deduplication): all go.
+        let mut records = Vec::new();
         for alias in request.connector_vault_id.aliases() {
             let hit = self.fields.lock().unwrap().remove(alias).is_some()
                 | self.cards.lock().unwrap().remove(alias).is_some();
-            if hit {
-                removed.push(alias.clone())
+            let action = if hit {
+                RecordAction::Removed
             } else {
-                gone.push(alias.clone())
-            }
+                RecordAction::AlreadyGone
+            };
+            records.push(RecordOutcome::new(
+                StoredPart::WholeCard,
+                alias.clone(),
+                Storage::Persistent,
+                action,
+            ));
         }
-        Ok(DeleteResponse::new(removed, gone))
+        Ok(DeleteResponse::new(DeleteScope::PaymentMethod, records))
     }
 }
 
@@ -182,10 +189,10 @@ async fn payment_path(vault: Arc<dyn ExternalVault>, mode: TokenizationMode) {
         .await
         .unwrap();
     assert_eq!(
-        deleted.removed.len(),
+        deleted.removed().len(),
         stored.connector_vault_id.aliases().len()
     );
-    assert!(deleted.already_gone.is_empty());
+    assert!(deleted.already_gone().is_empty());
 
     let err = vault
         .retrieve(RetrieveRequest::new(stored.connector_vault_id.clone()))
@@ -198,7 +205,7 @@ async fn payment_path(vault: Arc<dyn ExternalVault>, mode: TokenizationMode) {
         .delete(DeleteRequest::new(stored.connector_vault_id))
         .await
         .unwrap();
-    assert!(again.removed.is_empty());
+    assert!(again.removed().is_empty());
 }
 
 #[tokio::test]

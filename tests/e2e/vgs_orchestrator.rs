@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use vault_core::{
-    Card, ConnectorAuthType, ConnectorVaultId, DeleteRequest, Environment, ExternalVault,
-    InsertRequest, ReportExt, RetrieveRequest, VaultError,
+    Card, ConnectorAuthType, ConnectorVaultId, DeleteRequest, Environment, EraseRequest,
+    ExternalVault, InsertRequest, ReportExt, RetrieveRequest, VaultError,
 };
 use vault_vgs::VgsConnector;
 
@@ -64,8 +64,23 @@ async fn orchestrator_stores_and_reads_back_fixture_cards_through_dyn_vault() {
             .unwrap();
         assert_eq!(back.card(), Some(card));
     }
-    for (_, id) in &kept {
-        vault.delete(DeleteRequest::new(id.clone())).await.unwrap();
+    for (card, id) in &kept {
+        // Fingerprinting is on: every per-field record may be another card's too, so
+        // delete keeps them all (and says so); the card still reads.
+        let deleted = vault.delete(DeleteRequest::new(id.clone())).await.unwrap();
+        assert!(deleted.removed().is_empty(), "{deleted:?}");
+        assert_eq!(deleted.kept().len(), id.aliases().len());
+        let back = vault
+            .retrieve(RetrieveRequest::new(id.clone()))
+            .await
+            .unwrap();
+        assert_eq!(back.card(), Some(card));
+        // Erasing the cardholder data removes it everywhere.
+        let erased = vault
+            .erase(EraseRequest::cardholder_data(id.clone()))
+            .await
+            .unwrap();
+        assert!(!erased.removed().is_empty());
         let err = vault
             .retrieve(RetrieveRequest::new(id.clone()))
             .await

@@ -23,12 +23,17 @@ pub enum VaultError {
     /// large, a field the vault rejected).
     #[error("the vault request is invalid")]
     InvalidRequest,
-    /// The credentials were rejected (bad client id/secret, expired or revoked token).
+    /// The credentials were rejected (bad client id/secret, expired or revoked token,
+    /// or a service account not assigned to the vault).
     #[error("the vault rejected the credentials")]
     InvalidCredentials,
     /// The credentials are valid but lack a permission (an OAuth scope, a route).
     #[error("the credentials are not allowed to do this (missing scope or permission)")]
     Forbidden,
+    /// The credentials may read aliases, but the vault is not configured to reveal
+    /// values (VGS enables reveal per vault, on request).
+    #[error("revealing values is not enabled for this vault")]
+    RevealDisabled,
     /// The vault (tenant) does not exist in this environment.
     #[error("the vault was not found")]
     VaultNotFound,
@@ -56,15 +61,22 @@ pub enum VaultError {
     /// The vault answered with something the connector cannot understand.
     #[error("the vault answered with an unexpected response")]
     UnexpectedResponse,
+    /// An insert failed after it may have reached the vault (a timeout, a reset
+    /// connection, a 5xx), and sending it again is not safe: the vault does not
+    /// deduplicate values (fingerprinting off), so a second request could store the
+    /// card twice. The card may or may not be stored; if it is, its aliases were lost.
+    #[error("the insert may or may not have stored the card")]
+    InsertOutcomeUnknown,
 }
 
 impl VaultError {
     /// Every kind, for exhaustive documentation and tests.
-    pub const ALL: [VaultError; 12] = [
+    pub const ALL: [VaultError; 14] = [
         VaultError::InvalidConfig,
         VaultError::InvalidRequest,
         VaultError::InvalidCredentials,
         VaultError::Forbidden,
+        VaultError::RevealDisabled,
         VaultError::VaultNotFound,
         VaultError::AliasNotFound,
         VaultError::RateLimited,
@@ -73,6 +85,7 @@ impl VaultError {
         VaultError::Upstream,
         VaultError::ServerError,
         VaultError::UnexpectedResponse,
+        VaultError::InsertOutcomeUnknown,
     ];
 
     /// Whether the same call may succeed if made again later, unchanged.
@@ -99,6 +112,7 @@ impl VaultError {
             VaultError::InvalidRequest => "invalid_request",
             VaultError::InvalidCredentials => "invalid_credentials",
             VaultError::Forbidden => "forbidden",
+            VaultError::RevealDisabled => "reveal_disabled",
             VaultError::VaultNotFound => "vault_not_found",
             VaultError::AliasNotFound => "alias_not_found",
             VaultError::RateLimited => "rate_limited",
@@ -107,6 +121,7 @@ impl VaultError {
             VaultError::Upstream => "upstream",
             VaultError::ServerError => "server_error",
             VaultError::UnexpectedResponse => "unexpected_response",
+            VaultError::InsertOutcomeUnknown => "insert_outcome_unknown",
         }
     }
 
@@ -120,10 +135,13 @@ impl VaultError {
                 "correct the request data named in the detail; sending it again unchanged will fail again"
             }
             VaultError::InvalidCredentials => {
-                "check the client id and client secret (or access credentials) for this vault and environment; rotate them in the VGS dashboard if they were revoked"
+                "check the client id and client secret (or access credentials) for this vault and environment, and that the service account is assigned to this vault (VGS answers 401 otherwise); rotate them in the VGS dashboard if they were revoked"
             }
             VaultError::Forbidden => {
                 "grant the missing scope (for example aliases:write) to the service account in the VGS dashboard"
+            }
+            VaultError::RevealDisabled => {
+                "ask VGS (your account manager, or support@verygoodsecurity.com) to enable reveal for this vault; until then values can only reach a processor through VGS's proxy"
             }
             VaultError::VaultNotFound => {
                 "check the vault id (tnt…) and that the environment matches it: sandbox ids do not work live"
@@ -148,6 +166,9 @@ impl VaultError {
             }
             VaultError::UnexpectedResponse => {
                 "check the endpoint points at a VGS vault API; report the trace id if it does"
+            }
+            VaultError::InsertOutcomeUnknown => {
+                "insert the card again to get aliases (the vault may then hold it twice), and give VGS support the trace id to remove a record stored without its aliases; or turn fingerprinting on for the vault so inserts can be retried safely"
             }
         }
     }

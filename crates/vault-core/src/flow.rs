@@ -1,14 +1,15 @@
 //! The `ExternalVault` trait, its flow marker types (`Insert`, `Retrieve`, `Delete`) and
 //! the per-flow request/response data, in the shape of Hyperswitch's vault flows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use crate::card::Card;
 use crate::card_object::CardAliases;
-use crate::error::VaultResult;
+use crate::error::{Detail, VaultError, VaultResult};
 use crate::vault::{Alias, AliasFormat, Storage};
 
 /// A vault connector as a payment orchestrator uses it: `Arc<dyn ExternalVault>`.
@@ -23,8 +24,27 @@ pub trait ExternalVault: Send + Sync {
     /// method.
     async fn retrieve(&self, request: RetrieveRequest) -> VaultResult<RetrieveResponse>;
 
-    /// Removes what [`ExternalVault::insert`] stored.
+    /// Removes what [`ExternalVault::insert`] stored for this payment method, and only
+    /// what no other stored payment method can be using: a record the vault shares
+    /// between payment methods with equal values is kept, and the response says so
+    /// ([`RecordAction::Kept`]). To remove a value everywhere, use
+    /// [`ExternalVault::erase`].
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse>;
+
+    /// Erases values from the vault **everywhere**: every record holding the named
+    /// fields' values is removed, with every alias of it, so every stored payment
+    /// method holding an equal value loses it too (a right-to-erasure request for a
+    /// card number). The response's scope is [`DeleteScope::EveryHolder`].
+    ///
+    /// The default implementation refuses: a connector that cannot erase says so.
+    async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
+        let _ = request;
+        Err(
+            crate::Report::new(VaultError::InvalidRequest).attach(Detail::new(
+                "this vault connector cannot erase values; use delete",
+            )),
+        )
+    }
 }
 
 /// A vault flow: ties a marker type to its request and response, so a connector's
@@ -142,6 +162,62 @@ pub struct FieldAlias {
     pub format: AliasFormat,
     /// How the vault keeps the value.
     pub storage: Storage,
+    /// For a volatile value (the CVC): when the vault forgets it at the latest. Lets
+    /// retrieve tell a CVC that expired, as documented, from one whose record vanished
+    /// early ([`MissingReason`]). `None` for persistent values and for ids written
+    /// before it was recorded. In JSON: seconds since the Unix epoch.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "unix_seconds"
+        )
+    )]
+    pub expires_at: Option<SystemTime>,
+}
+
+impl FieldAlias {
+    /// A persistent or volatile alias without a known expiry.
+    pub fn new(alias: Alias, format: AliasFormat, storage: Storage) -> Self {
+        FieldAlias {
+            alias,
+            format,
+            storage,
+            expires_at: None,
+        }
+    }
+
+    /// Records when the vault forgets the value at the latest.
+    pub fn expiring_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+}
+
+/// `Option<SystemTime>` as whole seconds since the Unix epoch (ids are stored by
+/// orchestrators as JSON; an integer is the least ambiguous form).
+#[cfg(feature = "serde")]
+pub(crate) mod unix_seconds {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            Some(since) => s.serialize_some(&since.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(|secs| UNIX_EPOCH + Duration::from_secs(secs)))
+    }
 }
 
 /// Field -> alias, for [`ConnectorVaultId::Multi`].
@@ -164,6 +240,17 @@ pub enum ConnectorVaultId {
             serde(default, skip_serializing_if = "Option::is_none")
         )]
         cvc: Option<Alias>,
+        /// When the vault forgets the CVC at the latest (see
+        /// [`FieldAlias::expires_at`]); `None` without a CVC or for older ids.
+        #[cfg_attr(
+            feature = "serde",
+            serde(
+                default,
+                skip_serializing_if = "Option::is_none",
+                with = "unix_seconds"
+            )
+        )]
+        cvc_expires_at: Option<SystemTime>,
     },
     /// One alias per field.
     Multi(FieldAliases),
@@ -173,7 +260,7 @@ impl ConnectorVaultId {
     /// Every alias this id refers to (the record id and CVC for `Single`).
     pub fn aliases(&self) -> Vec<&Alias> {
         match self {
-            ConnectorVaultId::Single { id, cvc } => std::iter::once(id).chain(cvc).collect(),
+            ConnectorVaultId::Single { id, cvc, .. } => std::iter::once(id).chain(cvc).collect(),
             ConnectorVaultId::Multi(fields) => fields.values().map(|f| &f.alias).collect(),
         }
     }
@@ -279,19 +366,41 @@ impl RetrieveRequest {
     }
 }
 
-/// Retrieve's result: the payment method, rebuilt and validated. A CVC whose
-/// volatile record has expired comes back as `None`, not as an error.
+/// Retrieve's result: the payment method, rebuilt and validated, and every field that
+/// could not be read back ([`RetrieveResponse::missing`]): a field is never dropped
+/// silently. A field without which the payment method cannot be rebuilt (a card's
+/// number or expiry) is an error naming it instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetrieveResponse {
     /// The payment method.
     pub payment_method: PaymentMethodData,
+    /// Optional fields that were stored but are not in the vault now (their value is
+    /// absent from [`RetrieveResponse::payment_method`]), with why.
+    pub missing: Vec<MissingField>,
 }
 
 impl RetrieveResponse {
-    /// Wraps a retrieved payment method.
+    /// Wraps a retrieved payment method with nothing missing.
     pub fn new(payment_method: PaymentMethodData) -> Self {
-        RetrieveResponse { payment_method }
+        RetrieveResponse {
+            payment_method,
+            missing: Vec::new(),
+        }
+    }
+
+    /// Adds the fields that could not be read back.
+    pub fn with_missing(mut self, missing: Vec<MissingField>) -> Self {
+        self.missing = missing;
+        self
+    }
+
+    /// Whether every stored field came back, except values that expired as documented
+    /// (a volatile CVC after its hour): `false` means data was lost from the vault.
+    pub fn is_complete(&self) -> bool {
+        self.missing
+            .iter()
+            .all(|m| m.reason == MissingReason::Expired)
     }
 
     /// The card, if the payment method is one in clear.
@@ -312,6 +421,70 @@ impl RetrieveResponse {
     }
 }
 
+/// A stored field that retrieve could not read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MissingField {
+    /// Which field.
+    pub field: CardField,
+    /// The alias it was stored under.
+    pub alias: Alias,
+    /// Why it is missing.
+    pub reason: MissingReason,
+}
+
+impl MissingField {
+    /// A missing field.
+    pub fn new(field: CardField, alias: Alias, reason: MissingReason) -> Self {
+        MissingField {
+            field,
+            alias,
+            reason,
+        }
+    }
+}
+
+/// Why a stored field is not in the vault any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MissingReason {
+    /// A volatile value past its lifetime (a CVC is kept one hour): documented and
+    /// expected; collect the CVC again if the payment needs it.
+    Expired,
+    /// The record is gone before its time: erased, deleted by another client, or
+    /// removed in the vault's dashboard. Data was lost.
+    Gone,
+    /// A volatile value is gone, and the id does not say when it was to expire (ids
+    /// written before expiry was recorded), so expiry and loss cannot be told apart.
+    ExpiredOrGone,
+}
+
+impl MissingReason {
+    /// A stable, machine-readable name (`"gone"`).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            MissingReason::Expired => "expired",
+            MissingReason::Gone => "gone",
+            MissingReason::ExpiredOrGone => "expired_or_gone",
+        }
+    }
+
+    /// One sentence for a person.
+    pub const fn explain(&self) -> &'static str {
+        match self {
+            MissingReason::Expired => {
+                "the volatile value expired as documented (a CVC is kept one hour); collect it again if the payment needs it"
+            }
+            MissingReason::Gone => {
+                "the record is gone from the vault before its time (erased, or deleted outside this payment method)"
+            }
+            MissingReason::ExpiredOrGone => {
+                "the volatile value is gone; this id does not record when it was to expire, so it may have expired or been removed"
+            }
+        }
+    }
+}
+
 /// Delete: what insert returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -327,35 +500,300 @@ impl DeleteRequest {
     }
 }
 
-/// Delete's result: which aliases were removed now and which were already gone
-/// (deleted before, or a volatile value that had expired). Both mean the value is
-/// no longer in the vault. `retained` lists aliases the connector deliberately left
-/// in place because the vault shares them between payment methods (see the
-/// connector's documentation).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Erase: what insert returned, and which fields' values to remove from the vault
+/// everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EraseRequest {
+    /// The identifiers insert returned.
+    pub connector_vault_id: ConnectorVaultId,
+    /// The fields whose values are erased. For a single-id record, any field erases
+    /// the whole-card record (it holds them all).
+    pub fields: BTreeSet<CardField>,
+}
+
+impl EraseRequest {
+    /// Erases the cardholder data of a stored card everywhere: the card number, the
+    /// CVC and the holder name (not the expiry: on its own it identifies nobody, and
+    /// erasing `04` would take it from every card expiring in April).
+    pub fn cardholder_data(connector_vault_id: ConnectorVaultId) -> Self {
+        EraseRequest::fields(
+            connector_vault_id,
+            [
+                CardField::CardNumber,
+                CardField::CardCvc,
+                CardField::CardHolderName,
+            ],
+        )
+    }
+
+    /// Erases the given fields' values everywhere.
+    pub fn fields(
+        connector_vault_id: ConnectorVaultId,
+        fields: impl IntoIterator<Item = CardField>,
+    ) -> Self {
+        EraseRequest {
+            connector_vault_id,
+            fields: fields.into_iter().collect(),
+        }
+    }
+}
+
+/// Delete's (or erase's) result: what happened to every record of the payment
+/// method, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeleteResponse {
-    /// Removed by this call.
-    pub removed: Vec<Alias>,
-    /// Not found: already deleted or expired.
-    pub already_gone: Vec<Alias>,
-    /// Left in place on purpose: shared, non-sensitive records.
-    pub retained: Vec<Alias>,
+    /// Whether only this payment method's records were considered (delete), or the
+    /// values were removed from every holder (erase).
+    pub scope: DeleteScope,
+    /// One entry per record (per alias for an erase, which removes every alias of a
+    /// value's record).
+    pub records: Vec<RecordOutcome>,
 }
 
 impl DeleteResponse {
-    /// A delete result.
-    pub fn new(removed: Vec<Alias>, already_gone: Vec<Alias>) -> Self {
-        DeleteResponse {
-            removed,
-            already_gone,
-            retained: Vec::new(),
+    /// A delete or erase result.
+    pub fn new(scope: DeleteScope, records: Vec<RecordOutcome>) -> Self {
+        DeleteResponse { scope, records }
+    }
+
+    /// The aliases removed by this call.
+    pub fn removed(&self) -> Vec<&Alias> {
+        self.with_action(|a| matches!(a, RecordAction::Removed))
+    }
+
+    /// The aliases that were not in the vault any more (deleted before, or a volatile
+    /// value that expired): the value is gone either way.
+    pub fn already_gone(&self) -> Vec<&Alias> {
+        self.with_action(|a| matches!(a, RecordAction::AlreadyGone))
+    }
+
+    /// The aliases deliberately left in place, with [`RecordOutcome::action`] saying why.
+    pub fn kept(&self) -> Vec<&Alias> {
+        self.with_action(|a| matches!(a, RecordAction::Kept(_)))
+    }
+
+    fn with_action(&self, wanted: impl Fn(&RecordAction) -> bool) -> Vec<&Alias> {
+        self.records
+            .iter()
+            .filter(|r| wanted(&r.action))
+            .map(|r| &r.alias)
+            .collect()
+    }
+}
+
+/// What a delete or erase covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeleteScope {
+    /// [`ExternalVault::delete`]: this payment method's own records; shared ones kept.
+    PaymentMethod,
+    /// [`ExternalVault::erase`]: the values, from every payment method holding them.
+    EveryHolder,
+}
+
+/// One record of a payment method, and what a delete or erase did with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordOutcome {
+    /// Which part of the payment method the record holds.
+    pub part: StoredPart,
+    /// The alias (for a card object, its id).
+    pub alias: Alias,
+    /// How the vault keeps it.
+    pub storage: Storage,
+    /// What happened.
+    pub action: RecordAction,
+}
+
+impl RecordOutcome {
+    /// One record's outcome.
+    pub fn new(part: StoredPart, alias: Alias, storage: Storage, action: RecordAction) -> Self {
+        RecordOutcome {
+            part,
+            alias,
+            storage,
+            action,
+        }
+    }
+}
+
+/// The part of a payment method a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoredPart {
+    /// One card field (per-field aliases, or the CVC beside a single-id record).
+    Field(CardField),
+    /// A single-id record holding the whole card but its CVC.
+    WholeCard,
+    /// A card object of a card-object vault (VGS CMP), by its card id.
+    CardObject,
+}
+
+impl fmt::Display for StoredPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoredPart::Field(field) => f.write_str(field.as_str()),
+            StoredPart::WholeCard => f.write_str("card record"),
+            StoredPart::CardObject => f.write_str("card object"),
+        }
+    }
+}
+
+/// What a delete or erase did with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordAction {
+    /// Removed by this call.
+    Removed,
+    /// Not in the vault any more: deleted before, or a volatile value that expired.
+    AlreadyGone,
+    /// Left in place on purpose.
+    Kept(KeptBecause),
+}
+
+/// Why a delete left a record in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeptBecause {
+    /// The vault gives equal values one record (fingerprinting, or a card-object
+    /// vault's duplicate-card check), so other stored payment methods may be using
+    /// this one: removing it would break them. [`ExternalVault::erase`] removes it
+    /// everywhere; a volatile value (CVC) also expires on its own within the hour.
+    SharedByValue,
+}
+
+impl KeptBecause {
+    /// A stable, machine-readable name (`"shared_by_value"`).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            KeptBecause::SharedByValue => "shared_by_value",
         }
     }
 
-    /// Adds the aliases left in place on purpose.
-    pub fn with_retained(mut self, retained: Vec<Alias>) -> Self {
-        self.retained = retained;
-        self
+    /// One sentence for a person.
+    pub const fn explain(&self) -> &'static str {
+        match self {
+            KeptBecause::SharedByValue => {
+                "the vault keeps one record per value, so other stored cards with the same value may use it; erase removes it everywhere"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn alias(text: &str) -> Alias {
+        Alias::new(text).expect("alias")
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn cvc_expiry_is_kept_in_ids_as_unix_seconds_and_older_ids_still_read() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let mut fields = FieldAliases::new();
+        fields.insert(
+            CardField::CardCvc,
+            FieldAlias::new(alias("tok_c"), AliasFormat::Uuid, Storage::Volatile).expiring_at(at),
+        );
+        let id = ConnectorVaultId::Multi(fields);
+        let json = serde_json::to_value(&id).expect("serialises");
+        assert_eq!(json["card_cvc"]["expires_at"], 1_767_225_600);
+        let back: ConnectorVaultId = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, id);
+
+        let single = ConnectorVaultId::Single {
+            id: alias("tok_w"),
+            cvc: Some(alias("tok_c")),
+            cvc_expires_at: Some(at),
+        };
+        let json = serde_json::to_value(&single).expect("serialises");
+        assert_eq!(json["cvc_expires_at"], 1_767_225_600);
+        assert_eq!(
+            serde_json::from_value::<ConnectorVaultId>(json).expect("parses"),
+            single
+        );
+
+        // An id written before expiry was recorded reads with `None`.
+        let old: ConnectorVaultId =
+            serde_json::from_str(r#"{"type":"single","id":"tok_w","cvc":"tok_c"}"#)
+                .expect("older id");
+        assert!(matches!(
+            old,
+            ConnectorVaultId::Single {
+                cvc_expires_at: None,
+                ..
+            }
+        ));
+        let persistent = FieldAlias::new(alias("tok_p"), AliasFormat::Uuid, Storage::Persistent);
+        let json = serde_json::to_string(&persistent).expect("serialises");
+        assert!(!json.contains("expires_at"), "{json}");
+    }
+
+    #[test]
+    fn a_delete_response_sorts_its_records_by_what_happened() {
+        let record = |name: &str, action| {
+            RecordOutcome::new(
+                StoredPart::Field(CardField::CardNumber),
+                alias(name),
+                Storage::Persistent,
+                action,
+            )
+        };
+        let response = DeleteResponse::new(
+            DeleteScope::PaymentMethod,
+            vec![
+                record("tok_a", RecordAction::Removed),
+                record("tok_b", RecordAction::AlreadyGone),
+                record("tok_c", RecordAction::Kept(KeptBecause::SharedByValue)),
+            ],
+        );
+        assert_eq!(response.removed(), [&alias("tok_a")]);
+        assert_eq!(response.already_gone(), [&alias("tok_b")]);
+        assert_eq!(response.kept(), [&alias("tok_c")]);
+        assert_eq!(KeptBecause::SharedByValue.code(), "shared_by_value");
+        assert_eq!(StoredPart::WholeCard.to_string(), "card record");
+    }
+
+    #[test]
+    fn only_an_expired_cvc_leaves_a_retrieve_complete() {
+        let card = Card::new(
+            crate::CardNumber::new("4111111111111111").expect("valid"),
+            crate::ExpiryMonth::new(4).expect("valid"),
+            crate::ExpiryYear::new(2030).expect("valid"),
+        );
+        let missing = |reason| {
+            vec![MissingField::new(
+                CardField::CardCvc,
+                alias("tok_c"),
+                reason,
+            )]
+        };
+        let response = RetrieveResponse::new(PaymentMethodData::Card(card));
+        assert!(response.is_complete());
+        for (reason, complete) in [
+            (MissingReason::Expired, true),
+            (MissingReason::Gone, false),
+            (MissingReason::ExpiredOrGone, false),
+        ] {
+            let with = response.clone().with_missing(missing(reason));
+            assert_eq!(with.is_complete(), complete, "{reason:?}");
+            assert!(!reason.explain().is_empty() && !reason.code().is_empty());
+        }
+    }
+
+    #[test]
+    fn erase_of_cardholder_data_leaves_the_expiry_out() {
+        let request = EraseRequest::cardholder_data(ConnectorVaultId::Multi(FieldAliases::new()));
+        assert!(request.fields.contains(&CardField::CardNumber));
+        assert!(request.fields.contains(&CardField::CardCvc));
+        assert!(request.fields.contains(&CardField::CardHolderName));
+        assert!(!request.fields.contains(&CardField::CardExpMonth));
+        assert!(!request.fields.contains(&CardField::CardExpYear));
     }
 }

@@ -24,6 +24,7 @@
 mod auth;
 mod card;
 mod card_object;
+mod clock;
 mod error;
 mod flow;
 mod secret;
@@ -35,13 +36,15 @@ pub use auth::{ConnectorAuthType, SignatureKey};
 pub use card::RevealedCard;
 pub use card::{Card, CardHolderName, CardNumber, Cvc, ExpiryMonth, ExpiryYear, luhn_valid};
 pub use card_object::{CardAliases, CvcStatus};
+pub use clock::{SystemWallClock, WallClock};
 pub use error::{
     Attempt, Detail, HttpStatus, ReportExt, RetryAfter, TraceId, VaultError, VaultResult,
 };
 pub use flow::{
-    CardField, ConnectorVaultId, Delete, DeleteRequest, DeleteResponse, ExternalVault, FieldAlias,
-    FieldAliases, Fingerprint, Flow, Insert, InsertRequest, InsertResponse, PaymentMethodData,
-    Retrieve, RetrieveRequest, RetrieveResponse, TokenizationMode,
+    CardField, ConnectorVaultId, Delete, DeleteRequest, DeleteResponse, DeleteScope, EraseRequest,
+    ExternalVault, FieldAlias, FieldAliases, Fingerprint, Flow, Insert, InsertRequest,
+    InsertResponse, KeptBecause, MissingField, MissingReason, PaymentMethodData, RecordAction,
+    RecordOutcome, Retrieve, RetrieveRequest, RetrieveResponse, StoredPart, TokenizationMode,
 };
 pub use secret::{AccessToken, ClientId, ClientSecret, Password, REDACTED};
 pub use validation::{Quoted, ValidationError};

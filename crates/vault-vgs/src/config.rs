@@ -8,7 +8,9 @@ use std::time::Duration;
 use error_stack::Report;
 use secrecy::SecretString;
 use vault_auth::{Clock, TokenStore};
-use vault_core::{AliasFormat, ConnectorAuthType, Detail, Environment, VaultError, VaultId};
+use vault_core::{
+    AliasFormat, ConnectorAuthType, Detail, Environment, VaultError, VaultId, WallClock,
+};
 
 use crate::connector::VgsConnector;
 use crate::retry::RetryPolicy;
@@ -37,6 +39,52 @@ impl Default for Timeouts {
     }
 }
 
+/// Whether the vault gives equal values one record: VGS's per-vault fingerprinting
+/// setting for the alias API (dashboard: the vault's advanced settings), or CMP's
+/// duplicate-card check for a card-object tenant.
+///
+/// It decides two things, so set it to what the vault does (`vaultctl check` probes
+/// the alias API and says which it found):
+///
+/// | | `On` | `Off` |
+/// |---|---|---|
+/// | insert after a timeout, reset or 5xx | sent again: the vault returns the first attempt's aliases | not sent again: [`VaultError::InsertOutcomeUnknown`] |
+/// | delete | records shared by value are kept ([`vault_core::KeptBecause::SharedByValue`]) | every record of the card is removed |
+///
+/// Setting `On` for a vault that is off risks a card stored twice after a retried
+/// insert; setting `Off` for a vault that is on lets a delete remove records other
+/// cards share. The default is `On`, VGS's usual setting, and the one where a wrong
+/// guess loses no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Fingerprinting {
+    /// Equal values share one record (one alias per value and format).
+    #[default]
+    On,
+    /// Every insert stores new records.
+    Off,
+}
+
+impl Fingerprinting {
+    /// True for [`Fingerprinting::On`].
+    pub const fn is_on(self) -> bool {
+        matches!(self, Fingerprinting::On)
+    }
+
+    /// `"on"` or `"off"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Fingerprinting::On => "on",
+            Fingerprinting::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Fingerprinting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Builds a [`VgsConnector`]. Nothing defaults to a production host: give an
 /// [`Environment`] or a custom endpoint.
 ///
@@ -49,6 +97,8 @@ impl Default for Timeouts {
 /// | batch concurrency | 4 requests in flight for `insert_many` / `retrieve_many` |
 /// | largest response read | 1 MiB (a larger body is refused, not buffered) |
 /// | OAuth scopes | none requested (the service account's granted scopes) |
+/// | fingerprinting | [`Fingerprinting::On`]: set it to the vault's setting |
+/// | wall clock | the system's (for CVC expiry in ids) |
 pub struct VgsConnectorBuilder {
     pub(crate) api: ApiGeneration,
     pub(crate) vault_id: Option<String>,
@@ -67,6 +117,8 @@ pub struct VgsConnectorBuilder {
     pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) token_store: Option<Arc<dyn TokenStore>>,
     pub(crate) proxy: Option<String>,
+    pub(crate) fingerprinting: Fingerprinting,
+    pub(crate) wall_clock: Option<Arc<dyn WallClock>>,
 }
 
 impl fmt::Debug for VgsConnectorBuilder {
@@ -85,6 +137,7 @@ impl fmt::Debug for VgsConnectorBuilder {
             .field("timeouts", &self.timeouts)
             .field("retry", &self.retry)
             .field("proxy", &self.proxy.as_ref().map(|_| "[configured]"))
+            .field("fingerprinting", &self.fingerprinting)
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +162,8 @@ impl Default for VgsConnectorBuilder {
             clock: None,
             token_store: None,
             proxy: None,
+            fingerprinting: Fingerprinting::On,
+            wall_clock: None,
         }
     }
 }
@@ -239,6 +294,20 @@ impl VgsConnectorBuilder {
     /// process memory.
     pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
         self.token_store = Some(store);
+        self
+    }
+
+    /// The vault's fingerprinting setting; see [`Fingerprinting`] for what it
+    /// decides. Default [`Fingerprinting::On`].
+    pub fn fingerprinting(mut self, fingerprinting: Fingerprinting) -> Self {
+        self.fingerprinting = fingerprinting;
+        self
+    }
+
+    /// The calendar clock that CVC expiries in ids are computed and compared with
+    /// (tests inject the mock's). Default: the system's.
+    pub fn wall_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
+        self.wall_clock = Some(clock);
         self
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use error_stack::Report;
@@ -15,15 +15,17 @@ use tracing::{Instrument, field};
 use url::Url;
 use vault_auth::FetchStats;
 use vault_core::{
-    Alias, Attempt, Card, CardField, ConnectorVaultId, DeleteRequest, DeleteResponse, Detail,
-    ExternalVault, FieldAlias, FieldAliases, HttpStatus, InsertRequest, InsertResponse,
-    PaymentMethodData, ReportExt, RetrieveRequest, RetrieveResponse, RetryAfter, Storage,
-    TokenizationMode, TraceId, VaultError, VaultId, VaultResult, async_trait,
+    Alias, Attempt, Card, CardField, ConnectorVaultId, DeleteRequest, DeleteResponse, DeleteScope,
+    Detail, EraseRequest, ExternalVault, FieldAliases, HttpStatus, InsertRequest, InsertResponse,
+    KeptBecause, MissingField, MissingReason, PaymentMethodData, RecordAction, RecordOutcome,
+    ReportExt, RetrieveRequest, RetrieveResponse, RetryAfter, Storage, StoredPart, SystemWallClock,
+    TokenizationMode, TraceId, VaultError, VaultId, VaultResult, WallClock, async_trait,
 };
 
 use crate::auth::Authorizer;
-use crate::config::VgsConnectorBuilder;
+use crate::config::{Fingerprinting, VgsConnectorBuilder};
 use crate::http::{Call, Executor};
+use crate::retry::Resend;
 use crate::routing::{ApiGeneration, Endpoint, Routes};
 use crate::transformers::{
     self, FieldRefs, Formats, MAX_VALUES_PER_REQUEST, Operation, SlotField, SlotValue, Stored,
@@ -45,7 +47,14 @@ struct Inner {
     exec: Executor,
     formats: Formats,
     batch_concurrency: usize,
+    fingerprinting: Fingerprinting,
+    clock: Arc<dyn WallClock>,
 }
+
+/// How long VGS keeps a VOLATILE value: one hour.
+pub(crate) const VOLATILE_LIFETIME: Duration = Duration::from_secs(3600);
+/// How far the vault's clock may be from ours when its `created_at` is believed.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 impl std::fmt::Debug for VgsConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,8 +120,56 @@ impl VgsConnector {
                     card_number: builder.card_number_format,
                 },
                 batch_concurrency: builder.batch_concurrency,
+                fingerprinting: builder.fingerprinting,
+                clock: builder
+                    .wall_clock
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(SystemWallClock)),
             }),
         })
+    }
+
+    /// The vault's fingerprinting setting, as configured.
+    pub fn fingerprinting(&self) -> Fingerprinting {
+        self.inner.fingerprinting
+    }
+
+    /// Whether a create may be sent again after it may have reached the vault.
+    pub(crate) fn create_resend(&self) -> Resend {
+        match self.inner.fingerprinting {
+            Fingerprinting::On => Resend::Deduplicated,
+            Fingerprinting::Off => Resend::Never,
+        }
+    }
+
+    /// Finds out whether the vault fingerprints values: stores one random,
+    /// non-sensitive probe value twice (two requests) and compares the aliases, then
+    /// deletes what it stored. Two requests to create, one or two to delete.
+    pub async fn probe_fingerprinting(&self) -> VaultResult<Fingerprinting> {
+        self.traced("probe_fingerprinting", async {
+            let value = format!(
+                "vaultlink-fingerprinting-probe-{}",
+                transformers::new_record_marker()
+            );
+            let probe = || transformers::probe_value(&value);
+            let first = self.store(&[probe()]).await?;
+            let second = self.store(&[probe()]).await?;
+            let mut aliases: Vec<Alias> = first
+                .into_iter()
+                .chain(second)
+                .map(|stored| stored.alias.alias)
+                .collect();
+            aliases.dedup();
+            let found = match aliases.len() {
+                1 => Fingerprinting::On,
+                _ => Fingerprinting::Off,
+            };
+            for alias in &aliases {
+                self.delete_alias(alias, Storage::Persistent).await?;
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// The vault this connector talks to.
@@ -269,7 +326,7 @@ impl VgsConnector {
                 .zip(stored)
                 .zip(modes)
                 .map(|((result, records), mode)| {
-                    result.unwrap_or_else(|| Ok(InsertResponse::new(assemble(mode, records))))
+                    result.unwrap_or_else(|| Ok(InsertResponse::new(self.assemble(mode, records))))
                 })
                 .collect()
         }
@@ -282,7 +339,9 @@ impl VgsConnector {
             TokenizationMode::PerField => {
                 transformers::per_field_values(item, card, self.inner.formats)
             }
-            TokenizationMode::SingleId => transformers::single_id_values(item, card),
+            TokenizationMode::SingleId => {
+                transformers::single_id_values(item, card, &transformers::new_record_marker())
+            }
         }
     }
 
@@ -296,7 +355,7 @@ impl VgsConnector {
                 method: Method::POST,
                 url: self.inner.routes.aliases.clone(),
                 body: Some(body),
-                idempotent: false,
+                resend: self.create_resend(),
                 operation: Operation::Create,
             })
             .await?;
@@ -371,38 +430,58 @@ impl VgsConnector {
     }
 
     /// Rebuilds a card from revealed persistent values (looked up by `value_of`) and
-    /// its CVC, revealed from volatile storage.
+    /// its CVC, revealed from volatile storage. A required field that is gone is an
+    /// error naming it; an optional one is reported in `missing`.
     async fn rebuild<'v>(
         &self,
         id: &ConnectorVaultId,
         value_of: impl Fn(&Alias) -> Option<&'v SecretString>,
     ) -> VaultResult<RetrieveResponse> {
-        let required = |alias: &Alias| {
+        let required = |part: &str, alias: &Alias| {
             value_of(alias).ok_or_else(|| {
                 Report::new(VaultError::AliasNotFound)
                     .attach(HttpStatus(404))
                     .attach(Detail::new(format!(
-                        "alias {alias} not found in vault {}",
+                        "the {part} record (alias {alias}) is not in vault {}: the vault never issued this alias, or it was erased or deleted since; the card cannot be rebuilt without it",
                         self.inner.vault_id
                     )))
             })
         };
+        let mut missing = Vec::new();
         let card = match id {
             ConnectorVaultId::Multi(fields) => {
                 let get = |field: CardField| fields.get(&field);
                 let need = |field: CardField| {
-                    get(field).map(|f| &f.alias).ok_or_else(|| {
+                    let alias = get(field).map(|f| &f.alias).ok_or_else(|| {
                         Report::new(VaultError::InvalidRequest).attach(Detail::new(format!(
                             "the vault id has no alias for {field}"
                         )))
-                    })
+                    })?;
+                    required(field.as_str(), alias)
                 };
-                let number = required(need(CardField::CardNumber)?)?;
-                let exp_month = required(need(CardField::CardExpMonth)?)?;
-                let exp_year = required(need(CardField::CardExpYear)?)?;
-                let holder_name = get(CardField::CardHolderName).and_then(|f| value_of(&f.alias));
+                let number = need(CardField::CardNumber)?;
+                let exp_month = need(CardField::CardExpMonth)?;
+                let exp_year = need(CardField::CardExpYear)?;
+                let holder_name = match get(CardField::CardHolderName) {
+                    Some(field) => {
+                        let value = value_of(&field.alias);
+                        if value.is_none() {
+                            // Persistent: it cannot have expired.
+                            missing.push(MissingField::new(
+                                CardField::CardHolderName,
+                                field.alias.clone(),
+                                MissingReason::Gone,
+                            ));
+                        }
+                        value
+                    }
+                    None => None,
+                };
                 let cvc = match get(CardField::CardCvc) {
-                    Some(field) => self.optional_cvc(&field.alias).await?,
+                    Some(field) => {
+                        self.cvc_or_missing(&field.alias, field.expires_at, &mut missing)
+                            .await?
+                    }
                     None => None,
                 };
                 transformers::card_from_refs(FieldRefs {
@@ -413,16 +492,43 @@ impl VgsConnector {
                     holder_name,
                 })?
             }
-            ConnectorVaultId::Single { id, cvc } => {
-                let record = required(id)?;
+            ConnectorVaultId::Single {
+                id,
+                cvc,
+                cvc_expires_at,
+            } => {
+                let record = required("card", id)?;
                 let cvc = match cvc {
-                    Some(alias) => self.optional_cvc(alias).await?,
+                    Some(alias) => {
+                        self.cvc_or_missing(alias, *cvc_expires_at, &mut missing)
+                            .await?
+                    }
                     None => None,
                 };
                 transformers::card_from_whole(record, cvc)?
             }
         };
-        Ok(RetrieveResponse::new(PaymentMethodData::Card(card)))
+        Ok(RetrieveResponse::new(PaymentMethodData::Card(card)).with_missing(missing))
+    }
+
+    /// The CVC, or `None` with an entry in `missing` saying whether it expired (its
+    /// hour is over by the connector's clock) or vanished before its time.
+    async fn cvc_or_missing(
+        &self,
+        alias: &Alias,
+        expires_at: Option<SystemTime>,
+        missing: &mut Vec<MissingField>,
+    ) -> VaultResult<Option<SecretString>> {
+        let value = self.optional_cvc(alias).await?;
+        if value.is_none() {
+            let reason = match expires_at {
+                Some(at) if self.inner.clock.now() >= at => MissingReason::Expired,
+                Some(_) => MissingReason::Gone,
+                None => MissingReason::ExpiredOrGone,
+            };
+            missing.push(MissingField::new(CardField::CardCvc, alias.clone(), reason));
+        }
+        Ok(value)
     }
 
     /// The CVC if the vault still holds it: it is volatile, so "not found" (expired
@@ -436,24 +542,37 @@ impl VgsConnector {
     }
 
     async fn reveal_one(&self, alias: &str, storage: Storage) -> Result<SecretString, Probe> {
+        let answer = self.read_record(alias, storage).await?;
+        transformers::parse_reveal_one(&answer.body).map_err(Probe::Failed)
+    }
+
+    /// `GET /aliases/{alias}` in `storage`: the record's answer, or why there is none.
+    async fn read_record(
+        &self,
+        alias: &str,
+        storage: Storage,
+    ) -> Result<crate::http::Answer, Probe> {
+        self.inner
+            .exec
+            .execute(Call {
+                method: Method::GET,
+                url: self.alias_url(alias, storage),
+                body: None,
+                resend: Resend::Always,
+                operation: Operation::Alias(alias),
+            })
+            .await
+            .map_err(Probe::from)
+    }
+
+    /// The URL of one alias, with `?storage=VOLATILE` for a volatile one.
+    fn alias_url(&self, alias: &str, storage: Storage) -> Url {
         let mut url = self.inner.routes.alias(alias);
         if storage == Storage::Volatile {
             url.query_pairs_mut()
                 .append_pair("storage", storage.as_str());
         }
-        let answer = self
-            .inner
-            .exec
-            .execute(Call {
-                method: Method::GET,
-                url,
-                body: None,
-                idempotent: true,
-                operation: Operation::Alias(alias),
-            })
-            .await
-            .map_err(Probe::from)?;
-        transformers::parse_reveal_one(&answer.body).map_err(Probe::Failed)
+        url
     }
 
     /// Reveals up to 20 persistent aliases: their values in the order given, `None`
@@ -483,7 +602,7 @@ impl VgsConnector {
                 method: Method::GET,
                 url,
                 body: None,
-                idempotent: true,
+                resend: Resend::Always,
                 operation: Operation::Aliases,
             })
             .await;
@@ -515,11 +634,7 @@ impl VgsConnector {
         alias: &Alias,
         storage: Storage,
     ) -> Result<bool, Report<VaultError>> {
-        let mut url = self.inner.routes.alias(alias.as_str());
-        if storage == Storage::Volatile {
-            url.query_pairs_mut()
-                .append_pair("storage", storage.as_str());
-        }
+        let url = self.alias_url(alias.as_str(), storage);
         let outcome = self
             .inner
             .exec
@@ -527,7 +642,7 @@ impl VgsConnector {
                 method: Method::DELETE,
                 url,
                 body: None,
-                idempotent: true,
+                resend: Resend::Always,
                 operation: Operation::Alias(alias.as_str()),
             })
             .await;
@@ -535,6 +650,70 @@ impl VgsConnector {
             Ok(_) => Ok(true),
             Err(report) if report.kind() == VaultError::AliasNotFound => Ok(false),
             Err(report) => Err(report),
+        }
+    }
+
+    /// The id of a stored payment method, from what the vault returned for it; a
+    /// CVC's alias records when the vault forgets it at the latest.
+    fn assemble(&self, mode: TokenizationMode, records: Vec<Stored>) -> ConnectorVaultId {
+        let now = self.inner.clock.now();
+        let expiry = |record: &Stored| self.volatile_expiry(record.created_at, now);
+        match mode {
+            TokenizationMode::PerField => {
+                let mut fields = FieldAliases::new();
+                for record in records {
+                    if let SlotField::Field(field) = record.slot.field {
+                        let mut alias = record.alias.clone();
+                        if alias.storage == Storage::Volatile {
+                            alias.expires_at = expiry(&record);
+                        }
+                        fields.insert(field, alias);
+                    }
+                }
+                ConnectorVaultId::Multi(fields)
+            }
+            TokenizationMode::SingleId => {
+                let mut id = None;
+                let mut cvc = None;
+                for record in records {
+                    match record.slot.field {
+                        SlotField::WholeCard => id = Some(record.alias.alias),
+                        SlotField::Field(_) => cvc = Some((expiry(&record), record.alias.alias)),
+                        SlotField::Probe => {}
+                    }
+                }
+                let id = id.expect("a single-id insert always stores the card record");
+                let (cvc_expires_at, cvc) = match cvc {
+                    Some((at, alias)) => (at, Some(alias)),
+                    None => (None, None),
+                };
+                ConnectorVaultId::Single {
+                    id,
+                    cvc,
+                    cvc_expires_at,
+                }
+            }
+        }
+    }
+
+    /// When a volatile value stored now is forgotten at the latest. Without
+    /// fingerprinting the record is new: an hour from now. With it, an equal value
+    /// stored earlier is the same record and goes an hour after *its* creation: the
+    /// vault's `created_at` says when, if it is believable (VGS may fill it with a
+    /// default for volatile values); otherwise nobody knows, and `None` says so.
+    fn volatile_expiry(
+        &self,
+        created_at: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        let ours = now + VOLATILE_LIFETIME;
+        let believable = created_at.filter(|created| {
+            *created <= now + CLOCK_SKEW && *created + VOLATILE_LIFETIME + CLOCK_SKEW >= now
+        });
+        match (believable, self.inner.fingerprinting) {
+            (Some(created), _) => Some(ours.min(created + VOLATILE_LIFETIME)),
+            (None, Fingerprinting::Off) => Some(ours),
+            (None, Fingerprinting::On) => None,
         }
     }
 
@@ -573,32 +752,6 @@ fn card_of(payment_method: PaymentMethodData) -> VaultResult<Card> {
     }
 }
 
-fn assemble(mode: TokenizationMode, records: Vec<Stored>) -> ConnectorVaultId {
-    match mode {
-        TokenizationMode::PerField => {
-            let mut fields = FieldAliases::new();
-            for record in records {
-                if let SlotField::Field(field) = record.slot.field {
-                    fields.insert(field, record.alias);
-                }
-            }
-            ConnectorVaultId::Multi(fields)
-        }
-        TokenizationMode::SingleId => {
-            let mut id = None;
-            let mut cvc = None;
-            for record in records {
-                match record.slot.field {
-                    SlotField::WholeCard => id = Some(record.alias.alias),
-                    SlotField::Field(_) => cvc = Some(record.alias.alias),
-                }
-            }
-            let id = id.expect("a single-id insert always stores the card record");
-            ConnectorVaultId::Single { id, cvc }
-        }
-    }
-}
-
 /// A fresh report with the same kind and safe attachments, for each item that shares
 /// one failed batch request.
 fn copy_report(report: &Report<VaultError>) -> Report<VaultError> {
@@ -631,7 +784,7 @@ impl ExternalVault for VgsConnector {
             let card = card_of(request.payment_method)?;
             let values = self.values_of(0, &card, mode);
             let records = self.store(&values).await?;
-            Ok(InsertResponse::new(assemble(mode, records)))
+            Ok(InsertResponse::new(self.assemble(mode, records)))
         })
         .await
     }
@@ -662,56 +815,144 @@ impl ExternalVault for VgsConnector {
 
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
         self.traced("delete", async move {
-            let (targets, retained) = delete_plan(&request.connector_vault_id);
-            let outcomes = join_all(
-                targets
-                    .iter()
-                    .map(|f| self.delete_alias(&f.alias, f.storage)),
-            )
-            .await;
-            let mut removed = Vec::new();
-            let mut already_gone = Vec::new();
-            for (target, outcome) in targets.into_iter().zip(outcomes) {
-                if outcome? {
-                    removed.push(target.alias);
-                } else {
-                    already_gone.push(target.alias);
+            let plan = self.delete_plan(&request.connector_vault_id).await?;
+            self.carry_out(DeleteScope::PaymentMethod, plan).await
+        })
+        .await
+    }
+
+    async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
+        self.traced("erase", async move {
+            let mut plan = Vec::new();
+            for (part, alias, storage) in parts(&request.connector_vault_id) {
+                let wanted = match part {
+                    StoredPart::Field(field) => request.fields.contains(&field),
+                    // The record holds every field but the CVC.
+                    _ => request.fields.iter().any(|f| *f != CardField::CardCvc),
+                };
+                if !wanted {
+                    continue;
+                }
+                // Every alias of the value's record (other formats, made for other
+                // cards), so that the value is gone from the vault, not one alias.
+                match self.record_aliases(&alias, storage).await {
+                    Ok(all) => plan.extend(all.into_iter().map(|a| (part, a, storage, Plan::Remove))),
+                    Err(Probe::Missing) => plan.push((part, alias, storage, Plan::Gone)),
+                    Err(Probe::Failed(report)) if report.kind() == VaultError::RevealDisabled => {
+                        return Err(report.attach(Detail::new(
+                            "erase reads each record to find every alias of its value, which needs reveal; nothing was erased",
+                        )));
+                    }
+                    Err(Probe::Failed(report)) => return Err(report),
                 }
             }
-            Ok(DeleteResponse::new(removed, already_gone).with_retained(retained))
+            self.carry_out(DeleteScope::EveryHolder, plan).await
         })
         .await
     }
 }
 
-/// What delete removes, and what it leaves. Expiry month and year records are shared:
-/// VGS fingerprints values, so every card expiring in April shares one `04` record,
-/// and deleting it would break every other stored card. They are not cardholder data
-/// on their own, so they stay; everything that identifies the card goes.
-fn delete_plan(id: &ConnectorVaultId) -> (Vec<FieldAlias>, Vec<Alias>) {
+/// What a delete or erase does with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Remove,
+    Keep(KeptBecause),
+    /// Known to be gone already (a read found nothing).
+    Gone,
+}
+
+/// Every record of a payment method: (part, alias, storage).
+fn parts(id: &ConnectorVaultId) -> Vec<(StoredPart, Alias, Storage)> {
     match id {
-        ConnectorVaultId::Multi(fields) => {
-            let mut targets = Vec::new();
-            let mut retained = Vec::new();
-            for (field, alias) in fields {
-                match field {
-                    CardField::CardExpMonth | CardField::CardExpYear => {
-                        retained.push(alias.alias.clone())
+        ConnectorVaultId::Multi(fields) => fields
+            .iter()
+            .map(|(field, f)| (StoredPart::Field(*field), f.alias.clone(), f.storage))
+            .collect(),
+        ConnectorVaultId::Single { id, cvc, .. } => {
+            let mut parts = vec![(StoredPart::WholeCard, id.clone(), Storage::Persistent)];
+            parts.extend(cvc.iter().map(|c| {
+                (
+                    StoredPart::Field(CardField::CardCvc),
+                    c.clone(),
+                    Storage::Volatile,
+                )
+            }));
+            parts
+        }
+    }
+}
+
+impl VgsConnector {
+    /// What delete removes and what it keeps. Without fingerprinting every record is
+    /// the card's own: all go. With it, equal values are one record, shared with every
+    /// card holding the value (a holder name, a PAN saved by two customers, a CVC, an
+    /// expiry), and nothing says who else holds it: per-field records are kept. A
+    /// single-id record is the card's own when it carries vaultlink's random marker
+    /// (read to check); the CVC beside it is a plain value, kept (it expires within the
+    /// hour anyway).
+    async fn delete_plan(
+        &self,
+        id: &ConnectorVaultId,
+    ) -> VaultResult<Vec<(StoredPart, Alias, Storage, Plan)>> {
+        let mut plan = Vec::new();
+        for (part, alias, storage) in parts(id) {
+            let action = match (self.inner.fingerprinting, part) {
+                (Fingerprinting::Off, _) => Plan::Remove,
+                (Fingerprinting::On, StoredPart::WholeCard) => {
+                    match self.reveal_one(alias.as_str(), storage).await {
+                        Ok(record) if transformers::whole_card_is_marked(&record) => Plan::Remove,
+                        Ok(_) => Plan::Keep(KeptBecause::SharedByValue),
+                        Err(Probe::Missing) => Plan::Gone,
+                        // Cannot read it, so cannot tell whose it is: keep it.
+                        Err(Probe::Failed(report))
+                            if report.kind() == VaultError::RevealDisabled =>
+                        {
+                            Plan::Keep(KeptBecause::SharedByValue)
+                        }
+                        Err(Probe::Failed(report)) => return Err(report),
                     }
-                    _ => targets.push(alias.clone()),
                 }
-            }
-            (targets, retained)
-        }
-        ConnectorVaultId::Single { id, cvc } => {
-            let field = |alias: &Alias, storage| FieldAlias {
-                alias: alias.clone(),
-                format: vault_core::AliasFormat::Uuid,
-                storage,
+                (Fingerprinting::On, _) => Plan::Keep(KeptBecause::SharedByValue),
             };
-            let mut targets = vec![field(id, Storage::Persistent)];
-            targets.extend(cvc.iter().map(|c| field(c, Storage::Volatile)));
-            (targets, Vec::new())
+            plan.push((part, alias, storage, action));
         }
+        Ok(plan)
+    }
+
+    /// Removes what `plan` says, concurrently, and reports every record's outcome.
+    async fn carry_out(
+        &self,
+        scope: DeleteScope,
+        plan: Vec<(StoredPart, Alias, Storage, Plan)>,
+    ) -> VaultResult<DeleteResponse> {
+        let outcomes = join_all(plan.iter().map(|(_, alias, storage, action)| async move {
+            match action {
+                Plan::Remove => self.delete_alias(alias, *storage).await.map(|removed| {
+                    if removed {
+                        RecordAction::Removed
+                    } else {
+                        RecordAction::AlreadyGone
+                    }
+                }),
+                Plan::Keep(why) => Ok(RecordAction::Kept(*why)),
+                Plan::Gone => Ok(RecordAction::AlreadyGone),
+            }
+        }))
+        .await;
+        let mut records = Vec::with_capacity(plan.len());
+        for ((part, alias, storage, _), outcome) in plan.into_iter().zip(outcomes) {
+            records.push(RecordOutcome::new(part, alias, storage, outcome?));
+        }
+        Ok(DeleteResponse::new(scope, records))
+    }
+
+    /// Every alias of the record behind `alias` (one per format it was given).
+    async fn record_aliases(&self, alias: &Alias, storage: Storage) -> Result<Vec<Alias>, Probe> {
+        let answer = self.read_record(alias.as_str(), storage).await?;
+        let mut all = transformers::parse_reveal_aliases(&answer.body).map_err(Probe::Failed)?;
+        if !all.contains(alias) {
+            all.insert(0, alias.clone());
+        }
+        Ok(all)
     }
 }

@@ -18,7 +18,7 @@ use vault_core::{Attempt, Detail, ReportExt, VaultError, VaultResult};
 use crate::auth::{Authorizer, Credential};
 use crate::config::Timeouts;
 use crate::dialect::Dialect;
-use crate::retry::{Failure, RetryPolicy};
+use crate::retry::{Failure, Resend, RetryPolicy};
 use crate::transformers::{Operation, parse_retry_after};
 
 /// How close to the call's deadline a timeout counts as the deadline's (timers fire
@@ -36,8 +36,8 @@ pub(crate) struct Call<'a> {
     pub(crate) method: Method,
     pub(crate) url: Url,
     pub(crate) body: Option<Bytes>,
-    /// Whether repeating it is harmless whatever happened (GET, PUT, DELETE).
-    pub(crate) idempotent: bool,
+    /// Whether it may be sent again after it may have reached the vault.
+    pub(crate) resend: Resend,
     /// What a 404 means.
     pub(crate) operation: Operation<'a>,
 }
@@ -100,16 +100,16 @@ impl Executor {
             };
             let retries_used = attempt - u32::from(reauthorized);
             if retries_used >= self.retry.max_attempts
-                || !failure.retryable(call.idempotent, &self.retry)
+                || !failure.retryable(call.resend, &self.retry)
             {
-                return Err(report.attach(Attempt(attempt)));
+                return Err(outcome_unknown(report, failure, call.resend).attach(Attempt(attempt)));
             }
             let mut wait = self.retry.backoff(retries_used + 1, rand::random::<f64>());
             if let Some(after) = report.retry_after() {
                 wait = wait.max(after);
             }
             if Instant::now() + wait >= deadline {
-                return Err(report
+                return Err(outcome_unknown(report, failure, call.resend)
                     .attach(Detail::new(format!(
                         "gave up: the next retry (in {} ms) would pass the total timeout",
                         wait.as_millis()
@@ -253,6 +253,26 @@ impl Executor {
             }
         }
     }
+}
+
+/// A create that may have reached a vault that does not deduplicate values, given up
+/// on: whether it stored anything is unknown, and sending it again could store it
+/// twice, so it becomes [`VaultError::InsertOutcomeUnknown`] (never retryable) with the
+/// original failure kept beneath it.
+fn outcome_unknown(
+    report: Report<VaultError>,
+    failure: Failure,
+    resend: Resend,
+) -> Report<VaultError> {
+    if failure != Failure::MaybeProcessed || resend != Resend::Never {
+        return report;
+    }
+    let cause = report.kind();
+    report
+        .change_context(VaultError::InsertOutcomeUnknown)
+        .attach(Detail::new(format!(
+            "the insert failed ({cause}) after it may have reached the vault, and it was not sent again: the vault's fingerprinting is off, so a second request could store the card twice. The card may be stored without its aliases having reached you"
+        )))
 }
 
 fn transport_error(error: reqwest::Error) -> AttemptError {

@@ -40,7 +40,7 @@ mod routing;
 mod transformers;
 
 pub use cmp::{CmpConnector, CmpConnectorBuilder};
-pub use config::{Timeouts, VgsConnectorBuilder};
+pub use config::{Fingerprinting, Timeouts, VgsConnectorBuilder};
 pub use connector::VgsConnector;
 pub use retry::RetryPolicy;
 pub use routing::{ApiGeneration, Endpoint, VGS_TOKEN_URL};

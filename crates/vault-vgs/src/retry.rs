@@ -16,12 +16,15 @@ pub struct RetryPolicy {
     pub base_backoff: Duration,
     /// The largest backoff. Default 1 s.
     pub max_backoff: Duration,
-    /// Whether a `POST /aliases` that may have reached the vault is sent again after a
-    /// 5xx, a reset connection or a timeout. Default `true`: VGS fingerprints values
-    /// (the same value and format in a vault get the same alias), so a re-send returns
-    /// the aliases of the first attempt instead of storing the card twice. With
-    /// `false`, an insert is retried only when it provably never reached the vault
-    /// (connection refused) or was refused before processing (429).
+    /// Whether an insert that may have reached the vault is sent again after a 5xx, a
+    /// reset connection or a timeout, **when the vault deduplicates values**
+    /// ([`Fingerprinting::On`](crate::Fingerprinting), or CMP's duplicate-card check):
+    /// a re-send then returns the aliases of the first attempt instead of storing the
+    /// card twice. Default `true`. With fingerprinting off such an insert is never
+    /// re-sent, whatever this says: it fails with
+    /// [`VaultError::InsertOutcomeUnknown`]. An insert is always retried when it
+    /// provably never reached the vault (connection refused) or was refused before
+    /// processing (429).
     pub retry_inserts: bool,
 }
 
@@ -85,13 +88,30 @@ impl Failure {
     }
 
     /// Whether an attempt that failed like this may be made again.
-    pub(crate) fn retryable(self, idempotent: bool, policy: &RetryPolicy) -> bool {
+    pub(crate) fn retryable(self, resend: Resend, policy: &RetryPolicy) -> bool {
         match self {
             Failure::Final => false,
             Failure::NotSent | Failure::Throttled => true,
-            Failure::MaybeProcessed => idempotent || policy.retry_inserts,
+            Failure::MaybeProcessed => match resend {
+                Resend::Always => true,
+                Resend::Deduplicated => policy.retry_inserts,
+                Resend::Never => false,
+            },
         }
     }
+}
+
+/// Whether a request that may have reached the vault can be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Repeating it changes nothing (GET, PUT, DELETE).
+    Always,
+    /// A create the vault deduplicates (fingerprinting, duplicate-card check): a
+    /// repeat returns the first attempt's result; sent again per
+    /// [`RetryPolicy::retry_inserts`].
+    Deduplicated,
+    /// A create the vault does not deduplicate: a repeat could store it twice.
+    Never,
 }
 
 #[cfg(test)]
@@ -119,12 +139,13 @@ mod tests {
             ..RetryPolicy::default()
         };
         let lenient = RetryPolicy::default();
-        assert!(Failure::NotSent.retryable(false, &strict));
-        assert!(Failure::Throttled.retryable(false, &strict));
-        assert!(!Failure::MaybeProcessed.retryable(false, &strict));
-        assert!(Failure::MaybeProcessed.retryable(false, &lenient));
-        assert!(Failure::MaybeProcessed.retryable(true, &strict));
-        assert!(!Failure::Final.retryable(true, &lenient));
+        assert!(Failure::NotSent.retryable(Resend::Never, &strict));
+        assert!(Failure::Throttled.retryable(Resend::Never, &strict));
+        assert!(!Failure::MaybeProcessed.retryable(Resend::Deduplicated, &strict));
+        assert!(Failure::MaybeProcessed.retryable(Resend::Deduplicated, &lenient));
+        assert!(!Failure::MaybeProcessed.retryable(Resend::Never, &lenient));
+        assert!(Failure::MaybeProcessed.retryable(Resend::Always, &strict));
+        assert!(!Failure::Final.retryable(Resend::Always, &lenient));
         assert_eq!(Failure::of(VaultError::AliasNotFound), Failure::Final);
         assert_eq!(Failure::of(VaultError::Upstream), Failure::MaybeProcessed);
     }

@@ -77,6 +77,8 @@ impl AsRef<Slot> for Slot {
 pub(crate) enum SlotField {
     Field(CardField),
     WholeCard,
+    /// A non-sensitive value stored to probe the vault's behaviour.
+    Probe,
 }
 
 impl SlotField {
@@ -84,6 +86,7 @@ impl SlotField {
         match self {
             SlotField::Field(field) => field.as_str(),
             SlotField::WholeCard => "card",
+            SlotField::Probe => "vaultlink-probe",
         }
     }
 }
@@ -160,9 +163,12 @@ pub(crate) fn per_field_values(item: usize, card: &Card, formats: Formats) -> Ve
 }
 
 /// Stores the card (without CVC) as one PERSISTENT record and the CVC, if any, as a
-/// separate VOLATILE one.
-pub(crate) fn single_id_values(item: usize, card: &Card) -> Vec<SlotValue> {
+/// separate VOLATILE one. The record carries `marker`, random per stored card, so that
+/// no other card's record is ever equal to it: with fingerprinting on, equal records
+/// are one, and a delete could not tell whose it is.
+pub(crate) fn single_id_values(item: usize, card: &Card, marker: &str) -> Vec<SlotValue> {
     let whole = WholeCard {
+        vaultlink_record: Some(Cow::Borrowed(marker)),
         card_number: Cow::Borrowed(card.number.expose_secret()),
         card_exp_month: card.exp_month.two_digits(),
         card_exp_year: card.exp_year.get().to_string(),
@@ -185,6 +191,19 @@ pub(crate) fn single_id_values(item: usize, card: &Card) -> Vec<SlotValue> {
         values.push(cvc_value(item, cvc));
     }
     values
+}
+
+/// A probe value (not card data), stored PERSISTENT as a UUID alias.
+pub(crate) fn probe_value(value: &str) -> SlotValue {
+    SlotValue {
+        slot: Slot {
+            item: 0,
+            field: SlotField::Probe,
+            format: AliasFormat::Uuid,
+            storage: Storage::Persistent,
+        },
+        value: secret(value),
+    }
 }
 
 fn cvc_value(item: usize, cvc: &Cvc) -> SlotValue {
@@ -216,10 +235,13 @@ fn digits(n: u16, width: usize) -> SecretString {
     secret(std::str::from_utf8(&buf[..width]).unwrap_or_default())
 }
 
-/// The JSON value of a single-id record.
+/// The JSON value of a single-id record. `vaultlink_record` is a random marker of this
+/// card's own record (absent from records written before it existed).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WholeCard<'a> {
+    #[serde(borrow, skip_serializing_if = "Option::is_none", default)]
+    vaultlink_record: Option<Cow<'a, str>>,
     #[serde(borrow)]
     card_number: Cow<'a, str>,
     card_exp_month: String,
@@ -268,6 +290,9 @@ pub(crate) struct AliasDto<'a> {
 pub(crate) struct CreatedRecord<'a> {
     pub(crate) alias: Option<AliasDto<'a>>,
     pub(crate) storage: Option<Storage>,
+    /// When the vault first stored the value (it may predate this request: with
+    /// fingerprinting on, an equal value stored earlier is the same record).
+    pub(crate) created_at: Option<Cow<'a, str>>,
 }
 
 /// Reads one record of a create answer, keeping only the alias in `wanted`'s
@@ -296,6 +321,7 @@ impl<'de> Visitor<'de> for RecordSeed {
         let mut record = CreatedRecord {
             alias: None,
             storage: None,
+            created_at: None,
         };
         // A repeated key is refused, as a derived struct would: which copy of
         // `storage` VGS meant decides whether a CVC was stored volatile.
@@ -312,6 +338,7 @@ impl<'de> Visitor<'de> for RecordSeed {
                 Key::Storage => {
                     record.storage = map.next_value_seed(WireName(PhantomData))?;
                 }
+                Key::CreatedAt => record.created_at = map.next_value()?,
                 Key::Data | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -486,7 +513,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Envelope<S> {
             match (key, seed.take()) {
                 (Key::Data, Some(inner)) => data = Some(map.next_value_seed(inner)?),
                 (Key::Data, None) => return Err(serde::de::Error::duplicate_field("data")),
-                (Key::Aliases | Key::Storage | Key::Other, unused) => {
+                (Key::Aliases | Key::Storage | Key::CreatedAt | Key::Other, unused) => {
                     seed = unused;
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -502,6 +529,7 @@ enum Key {
     Data,
     Aliases,
     Storage,
+    CreatedAt,
     Other,
 }
 
@@ -521,6 +549,7 @@ impl<'de> Deserialize<'de> for Key {
                     "data" => Key::Data,
                     "aliases" => Key::Aliases,
                     "storage" => Key::Storage,
+                    "created_at" => Key::CreatedAt,
                     _ => Key::Other,
                 })
             }
@@ -622,6 +651,9 @@ impl Visitor<'_> for Position<'_> {
 pub(crate) struct Stored {
     pub(crate) slot: Slot,
     pub(crate) alias: FieldAlias,
+    /// The record's `created_at`, parsed, for volatile slots only (the CVC's expiry
+    /// is counted from it).
+    pub(crate) created_at: Option<std::time::SystemTime>,
 }
 
 /// Parses a `POST /aliases` answer and matches it to the request's slots by position,
@@ -671,13 +703,14 @@ fn matched(
         .ok_or_else(|| unexpected(format!("record {i} has no alias")))?;
     let alias = Alias::new(&entry.alias)
         .map_err(|_| unexpected(format!("record {i} has an alias that is not valid")))?;
+    let created_at = match storage {
+        Storage::Volatile => record.created_at.as_deref().and_then(parse_rfc3339),
+        Storage::Persistent => None,
+    };
     Ok(Stored {
         slot: *slot,
-        alias: FieldAlias {
-            alias,
-            format: entry.format.unwrap_or(slot.format),
-            storage,
-        },
+        alias: FieldAlias::new(alias, entry.format.unwrap_or(slot.format), storage),
+        created_at,
     })
 }
 
@@ -810,6 +843,111 @@ pub(crate) fn card_from_whole(
     })
 }
 
+/// Whether a single-id record carries vaultlink's per-card marker (so no other card
+/// can share it); `false` for a record that is not a vaultlink card at all.
+pub(crate) fn whole_card_is_marked(record: &SecretString) -> bool {
+    serde_json::from_str::<WholeCard<'_>>(record.expose_secret())
+        .is_ok_and(|whole| whole.vaultlink_record.is_some_and(|m| !m.is_empty()))
+}
+
+/// A random per-card marker: 128 bits as 32 lowercase hex digits.
+pub(crate) fn new_record_marker() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let mut marker = String::with_capacity(32);
+    for byte in bytes {
+        marker.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        marker.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    marker
+}
+
+/// Parses an RFC 3339 time (`2019-05-15T12:30:45Z`, optional fraction and offset).
+pub(crate) fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
+    let bytes = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = bytes.get(range)?;
+        digits.iter().all(u8::is_ascii_digit).then(|| {
+            digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if bytes.len() < 20
+        || separators.iter().any(|&(at, c)| bytes[at] != c)
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let end = fraction
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(fraction.len());
+        rest = &fraction[end..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours: i64 = rest[1..3].parse().ok()?;
+            let minutes: i64 = rest[4..6].parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Every alias of the record a `GET /aliases/{alias}` answer shows (all its formats).
+pub(crate) fn parse_reveal_aliases(body: &[u8]) -> Result<Vec<Alias>, Report<VaultError>> {
+    #[derive(Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        data: Vec<Record<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Record<'a> {
+        #[serde(borrow, default)]
+        aliases: Vec<AliasDto<'a>>,
+    }
+    let answer: Answer<'_> = parse_json(body, "GET /aliases/{alias}")?;
+    let [record] = answer.data.as_slice() else {
+        return Err(unexpected("expected exactly one record".to_owned()));
+    };
+    record
+        .aliases
+        .iter()
+        .map(|entry| {
+            Alias::new(&entry.alias)
+                .map_err(|_| unexpected("the record has an alias that is not valid".to_owned()))
+        })
+        .collect()
+}
+
 fn validated<T: std::str::FromStr>(value: &str, field: CardField) -> Result<T, Report<VaultError>> {
     value.parse().map_err(|_| {
         unexpected(format!(
@@ -923,6 +1061,10 @@ pub(crate) fn error_from_response(
             VaultError::InvalidCredentials,
             "the vault rejected the credentials",
         ),
+        403 if says_reveal_disabled(text.as_deref()) => (
+            VaultError::RevealDisabled,
+            "revealing values is not enabled for this vault",
+        ),
         403 => (
             VaultError::Forbidden,
             "the credentials lack the permission (scope) for this call",
@@ -966,6 +1108,16 @@ pub(crate) fn error_from_response(
     report
 }
 
+/// Whether a 403's text is VGS's "reveal is disabled for this vault" (its note on the
+/// reveal endpoints: "…it is disabled by default. To enable it, please contact…"),
+/// rather than a missing scope.
+fn says_reveal_disabled(text: Option<&str>) -> bool {
+    text.is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.contains("disabled") && (t.contains("reveal") || t.contains("sensitive data"))
+    })
+}
+
 /// Parses `Retry-After` given in seconds (VGS's form); HTTP dates are ignored.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
@@ -1007,7 +1159,7 @@ mod tests {
 
     #[test]
     fn single_id_keeps_the_cvc_apart_and_volatile() {
-        let values = single_id_values(0, &card());
+        let values = single_id_values(0, &card(), "m4rk3r");
         assert_eq!(values.len(), 2);
         assert_eq!(values[0].slot.storage, Storage::Persistent);
         assert!(
@@ -1019,6 +1171,56 @@ mod tests {
         let back = card_from_whole(&values[0].value, Some(SecretString::from("123".to_owned())))
             .expect("round trip");
         assert_eq!(back, card());
+    }
+
+    #[test]
+    fn a_single_id_record_is_marked_as_one_cards_own() {
+        let marked = single_id_values(0, &card(), &new_record_marker());
+        assert!(whole_card_is_marked(&marked[0].value));
+        // Two cards with equal data still get unequal records.
+        let other = single_id_values(0, &card(), &new_record_marker());
+        assert_ne!(
+            marked[0].value.expose_secret(),
+            other[0].value.expose_secret()
+        );
+        // A record written before the marker existed (or by another tool) reads back
+        // but is not known to be one card's own.
+        let unmarked = SecretString::from(
+            r#"{"card_number":"4111111111111111","card_exp_month":"04","card_exp_year":"2030"}"#
+                .to_owned(),
+        );
+        assert!(!whole_card_is_marked(&unmarked));
+        assert!(card_from_whole(&unmarked, None).is_ok());
+        assert!(!whole_card_is_marked(&SecretString::from(
+            "not json".to_owned()
+        )));
+        assert_eq!(new_record_marker().len(), 32);
+    }
+
+    #[test]
+    fn rfc3339_times_parse_to_the_right_instant() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |secs: u64| Some(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), at(0));
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00Z"), at(1_704_067_200));
+        assert_eq!(parse_rfc3339("2024-02-29T12:30:45.123Z"), at(1_709_209_845));
+        assert_eq!(
+            parse_rfc3339("2024-01-01T02:00:00+02:00"),
+            at(1_704_067_200)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-12-31T23:00:00-01:00"),
+            at(1_704_067_200)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01 00:00",
+            "2024-01-01T00:00:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     fn slots() -> Vec<Slot> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use vault_core::{
-    Card, ConnectorAuthType, DeleteRequest, ExternalVault, InsertRequest, ReportExt,
+    Card, ConnectorAuthType, DeleteRequest, EraseRequest, ExternalVault, InsertRequest, ReportExt,
     RetrieveRequest, VaultError,
 };
 use vault_vgs::VgsConnector;
@@ -44,13 +44,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(retrieved.card(), Some(&card));
     println!("retrieved {:?}", retrieved.card());
 
-    // When the customer removes the card: delete it. Errors are typed, with a fix.
-    vault.delete(DeleteRequest::new(aliases.clone())).await?;
+    // When the customer removes the card: forget the aliases and delete. VGS keeps one
+    // record per value, which other cards may share, so delete removes only what is
+    // this card's own and says what it kept and why.
+    let deleted = vault.delete(DeleteRequest::new(aliases.clone())).await?;
+    for record in &deleted.records {
+        println!("delete: {} {:?}", record.part, record.action);
+    }
+
+    // A right-to-erasure request: the cardholder data goes from the vault, for every
+    // card holding it. Errors are typed, with a fix.
+    vault
+        .erase(EraseRequest::cardholder_data(aliases.clone()))
+        .await?;
     match vault.retrieve(RetrieveRequest::new(aliases)).await {
         Err(report) if report.kind() == VaultError::AliasNotFound => {
-            println!("after delete: {}", report.summary());
+            println!("after erase: {}", report.summary());
         }
-        other => return Err(format!("expected AliasNotFound after delete, got {other:?}").into()),
+        other => return Err(format!("expected AliasNotFound after erase, got {other:?}").into()),
     }
     mock.stop().await;
     Ok(())

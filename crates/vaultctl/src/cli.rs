@@ -10,7 +10,7 @@ const ABOUT: &str = "vaultlink's command-line tool: a one-command demo, a mock V
 and insert/retrieve/delete/check/import against a VGS vault";
 
 const CREDENTIALS_HELP: &str = "\
-Credentials (insert, retrieve, delete, check, import) come from the environment or from
+Credentials (insert, retrieve, delete, erase, check, import) come from the environment or from
 a --config TOML file, never from a flag (a flag would land the secret in shell history):
   VGS_CLIENT_ID      OAuth client id (API v1: access-credentials username)
   VGS_CLIENT_SECRET  its secret (API v1: password)
@@ -21,8 +21,12 @@ a --config TOML file, never from a flag (a flag would land the secret in shell h
   VGS_API            v2 (default) | v1 | cmp (the Card Management Platform: a card is
                      one object with a card id; VGS_CLIENT_ID is then a CMP service
                      account, VGS_VAULT_ID its tenant); --api overrides it
+  VGS_FINGERPRINTING on (default) | off: the vault's fingerprinting setting (CMP: its
+                     duplicate-card check); it decides what delete may remove and
+                     whether an insert may be re-sent. `vaultctl check` probes it.
 The --config file has the same settings as keys: client_id, client_secret, vault_id,
-environment, endpoint, api. Settings the file leaves out are read from the environment.
+environment, endpoint, api, fingerprinting. Settings the file leaves out are read from
+the environment.
 
 Card JSON (insert's stdin, each line of import, retrieve --reveal --json) uses
 Hyperswitch's field names: card_number, card_exp_month, card_exp_year, and optionally
@@ -62,9 +66,13 @@ pub(crate) enum Command {
     /// Turn a card's aliases back into the card; masked unless --reveal.
     #[command(long_about = RETRIEVE_ABOUT, after_long_help = CREDENTIALS_HELP)]
     Retrieve(RetrieveArgs),
-    /// Delete a card's aliases from the vault.
+    /// Delete a card's own records from the vault; records other cards may share stay.
     #[command(long_about = DELETE_ABOUT, after_long_help = CREDENTIALS_HELP)]
     Delete(DeleteArgs),
+    /// Erase a card's values from the vault EVERYWHERE: every stored card holding an
+    /// equal value loses it too (a right-to-erasure request).
+    #[command(long_about = ERASE_ABOUT, after_long_help = CREDENTIALS_HELP)]
+    Erase(EraseArgs),
     /// Fetch a token and call the vault once: reports whether the credentials, the
     /// scope and the vault id work.
     #[command(after_long_help = CREDENTIALS_HELP)]
@@ -88,6 +96,7 @@ impl Command {
             Command::Insert(args) => args.json,
             Command::Retrieve(args) => args.json,
             Command::Delete(args) => args.json,
+            Command::Erase(args) => args.json,
             Command::Check(args) => args.json,
             Command::Import(args) => args.json,
             Command::Bench(args) => args.json,
@@ -153,6 +162,36 @@ pub(crate) struct ServeArgs {
     /// lifts the limit, e.g. for `vaultctl bench --endpoint`.
     #[arg(long, value_name = "N|none", default_value = "3000")]
     pub(crate) rate_limit: RateLimit,
+    /// The vaults' fingerprinting: `on`, the same value gets the same alias again;
+    /// `off`, every insert stores a new record (a per-vault VGS setting).
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    pub(crate) fingerprinting: OnOff,
+    /// Whether the vaults reveal values: `off` answers reveals with 403, as a VGS vault
+    /// whose reveal was never enabled does.
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    pub(crate) reveal: OnOff,
+}
+
+/// A setting given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OnOff(pub(crate) bool);
+
+impl std::str::FromStr for OnOff {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" => Ok(OnOff(true)),
+            "off" | "false" | "no" => Ok(OnOff(false)),
+            other => Err(format!("`{other}` is neither on nor off: give on or off")),
+        }
+    }
+}
+
+impl std::fmt::Display for OnOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0 { "on" } else { "off" })
+    }
 }
 
 /// `--rate-limit`: requests per minute and vault, or none.
@@ -179,7 +218,8 @@ impl std::str::FromStr for RateLimit {
 #[derive(Debug, Args)]
 pub(crate) struct VaultArgs {
     /// Read the vault settings from this TOML file (keys: client_id, client_secret,
-    /// vault_id, environment, endpoint, api); missing keys come from VGS_*.
+    /// vault_id, environment, endpoint, api, fingerprinting); missing keys come from
+    /// VGS_*.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Which VGS API to speak: v2 (default), v1, or cmp (the Card Management
@@ -250,11 +290,29 @@ pub(crate) struct RetrieveArgs {
 }
 
 const DELETE_ABOUT: &str = "\
-Delete a card's aliases from the vault. The aliases are given as for `retrieve`:
---id FILE|- with the JSON of `insert --json`, or FIELD=ALIAS arguments. The card
-number, CVC and holder name are removed; expiry month and year records are kept,
-because the vault shares one record per value between all cards (they are not
-cardholder data on their own). Aliases already gone count as deleted.";
+Delete a card's own records from the vault. The aliases are given as for `retrieve`:
+--id FILE|- with the JSON of `insert --json`, or FIELD=ALIAS arguments.
+
+A delete never breaks another stored card. With the vault's fingerprinting on (the
+default; VGS_FINGERPRINTING or `fingerprinting` in --config says which), the vault keeps
+one record per value: two cards with the same holder name, the same card number (one
+card saved by two customers), the same CVC or the same expiry share records, and
+nothing tells who else holds one. So per-field records are kept, each listed with why;
+a single-id record is removed when it carries vaultlink's per-card marker. With
+fingerprinting off every record is the card's own and all are removed. To remove a
+value from the vault everywhere, use `vaultctl erase`. Records already gone are listed
+as such.";
+
+const ERASE_ABOUT: &str = "\
+Erase a card's values from the vault EVERYWHERE. Every record holding the value of
+each named field is removed, with every alias it has, so EVERY stored card holding an
+equal value loses it too: use it for a right-to-erasure request for a card number or a
+holder name, not to forget one customer's card (that is `vaultctl delete`).
+
+The aliases are given as for `retrieve`. --fields names what to erase (default
+card_number,card_cvc,card_holder_name: the cardholder data; expiry on its own
+identifies nobody). It needs reveal on the vault, to find every alias of a value, and
+--yes, to confirm.";
 
 /// `vaultctl delete`.
 #[derive(Debug, Args)]
@@ -266,6 +324,35 @@ pub(crate) struct DeleteArgs {
     /// The card's aliases as JSON (the output of `insert --json`); `-` reads stdin.
     #[arg(long, value_name = "FILE|-", conflicts_with = "aliases")]
     pub(crate) id: Option<String>,
+    /// Print the result as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
+/// `vaultctl erase`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["aliases", "id"])))]
+pub(crate) struct EraseArgs {
+    /// The card's aliases as FIELD=ALIAS (see `vaultctl retrieve --help`).
+    #[arg(value_name = "FIELD=ALIAS")]
+    pub(crate) aliases: Vec<String>,
+    /// The card's aliases as JSON (the output of `insert --json`); `-` reads stdin.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "aliases")]
+    pub(crate) id: Option<String>,
+    /// The fields whose values are erased, comma separated.
+    #[arg(
+        long,
+        value_name = "FIELD,…",
+        value_delimiter = ',',
+        default_value = "card_number,card_cvc,card_holder_name"
+    )]
+    pub(crate) fields: Vec<String>,
+    /// Confirms that every stored card holding these values loses them.
+    #[arg(long)]
+    pub(crate) yes: bool,
     /// Print the result as one JSON document.
     #[arg(long)]
     pub(crate) json: bool,

@@ -11,10 +11,11 @@ use vault_auth::FetchStats;
 use vault_auth::TokenStore;
 use vault_auth_redis::{RedisStoreOptions, RedisTokenStore};
 use vault_core::{
-    DeleteRequest, DeleteResponse, Environment, ExternalVault, InsertRequest, InsertResponse,
-    ReportExt, RetrieveRequest, RetrieveResponse, VaultError, VaultResult, async_trait,
+    DeleteRequest, DeleteResponse, Environment, EraseRequest, ExternalVault, InsertRequest,
+    InsertResponse, ReportExt, RetrieveRequest, RetrieveResponse, VaultError, VaultResult,
+    async_trait,
 };
-use vault_vgs::{ApiGeneration, CmpConnector, VgsConnector};
+use vault_vgs::{ApiGeneration, CmpConnector, Fingerprinting, VgsConnector};
 
 use crate::cli::VaultArgs;
 use crate::output::Failure;
@@ -26,6 +27,8 @@ pub(crate) const ENV_VAULT_ID: &str = "VGS_VAULT_ID";
 pub(crate) const ENV_ENVIRONMENT: &str = "VGS_ENVIRONMENT";
 pub(crate) const ENV_ENDPOINT: &str = "VGS_ENDPOINT";
 pub(crate) const ENV_API: &str = "VGS_API";
+/// The vault's fingerprinting setting (`on`/`off`; CMP: the duplicate-card check).
+pub(crate) const ENV_FINGERPRINTING: &str = "VGS_FINGERPRINTING";
 /// The shared token store's URL, when `--token-store` is not given.
 pub(crate) const ENV_TOKEN_STORE: &str = "VAULTLINK_TOKEN_STORE";
 
@@ -40,6 +43,7 @@ struct ConfigFile {
     environment: Option<String>,
     endpoint: Option<String>,
     api: Option<String>,
+    fingerprinting: Option<String>,
 }
 
 /// Where the vault is: one of VGS's environments or a custom base URL.
@@ -74,6 +78,8 @@ pub(crate) struct Settings {
     pub(crate) api: ApiGeneration,
     /// A Redis URL to share tokens through (`--token-store` / VAULTLINK_TOKEN_STORE).
     pub(crate) token_store: Option<String>,
+    /// The vault's fingerprinting setting (CMP: its duplicate-card check).
+    pub(crate) fingerprinting: Fingerprinting,
 }
 
 impl fmt::Debug for Settings {
@@ -84,6 +90,7 @@ impl fmt::Debug for Settings {
             .field("vault_id", &self.vault_id)
             .field("location", &self.location)
             .field("api", &self.api)
+            .field("fingerprinting", &self.fingerprinting)
             .field(
                 "token_store",
                 &self.token_store.as_ref().map(|_| "[configured]"),
@@ -186,6 +193,19 @@ impl Settings {
                 ));
             }
         };
+        let fingerprinting = match file.fingerprinting.or_else(|| env(ENV_FINGERPRINTING)) {
+            None => Fingerprinting::On,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "on" => Fingerprinting::On,
+                "off" => Fingerprinting::Off,
+                other => {
+                    return Err(Failure::new(format!(
+                        "fingerprinting `{}` is neither on nor off. Fix: set {ENV_FINGERPRINTING} (or `fingerprinting`) to on or off, as the vault is configured (`vaultctl check` finds out)",
+                        other.chars().take(20).collect::<String>()
+                    )));
+                }
+            },
+        };
         let api = match (api_flag, file.api.or_else(|| env(ENV_API))) {
             (Some(api), _) => api,
             (None, None) => ApiGeneration::V2,
@@ -198,6 +218,7 @@ impl Settings {
             location,
             api,
             token_store: None,
+            fingerprinting,
         })
     }
 
@@ -239,7 +260,8 @@ impl Settings {
         let builder = VgsConnector::builder()
             .credentials(self.client_id.clone(), self.client_secret.clone())
             .vault_id(self.vault_id.clone())
-            .api(self.api);
+            .api(self.api)
+            .fingerprinting(self.fingerprinting);
         let mut builder = match &self.location {
             Location::Environment(env) => builder.environment(*env),
             Location::Endpoint(url) => builder.endpoint(url.clone()),
@@ -259,7 +281,8 @@ impl Settings {
         }
         let builder = CmpConnector::builder()
             .credentials(self.client_id.clone(), self.client_secret.clone())
-            .vault_id(self.vault_id.clone());
+            .vault_id(self.vault_id.clone())
+            .duplicate_card_check(self.fingerprinting.is_on());
         let mut builder = match &self.location {
             Location::Environment(env) => builder.environment(*env),
             Location::Endpoint(url) => builder.endpoint(url.clone()),
@@ -300,6 +323,15 @@ impl Connector {
         }
     }
 
+    /// Probes the alias API's fingerprinting; `None` for CMP (its duplicate check is
+    /// not probed: that would store a card).
+    pub(crate) async fn probe_fingerprinting(&self) -> Option<VaultResult<Fingerprinting>> {
+        match self {
+            Connector::Alias(connector) => Some(connector.probe_fingerprinting().await),
+            Connector::Cmp(_) => None,
+        }
+    }
+
     /// The last `x-ratelimit-remaining` seen.
     pub(crate) fn rate_limit_remaining(&self) -> Option<u64> {
         match self {
@@ -328,6 +360,10 @@ impl ExternalVault for Connector {
 
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
         self.as_vault().delete(request).await
+    }
+
+    async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
+        self.as_vault().erase(request).await
     }
 }
 
@@ -381,7 +417,7 @@ fn read_config(path: &Path) -> Result<ConfigFile, Failure> {
             .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
         let at = line.map(|n| format!(" (line {n})")).unwrap_or_default();
         Failure::new(format!(
-            "the config file {} is not valid{at}: {}. Fix: use TOML with the keys client_id, client_secret, vault_id, environment or endpoint, and api",
+            "the config file {} is not valid{at}: {}. Fix: use TOML with the keys client_id, client_secret, vault_id, environment or endpoint, api and fingerprinting",
             path.display(),
             e.message().trim_end()
         ))

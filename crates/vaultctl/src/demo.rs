@@ -6,8 +6,8 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use vault_core::{
-    Alias, Card, CardField, ConnectorAuthType, ConnectorVaultId, DeleteRequest, ExternalVault,
-    InsertRequest, Report, ReportExt, RetrieveRequest, VaultError,
+    Alias, Card, CardField, ConnectorAuthType, ConnectorVaultId, DeleteRequest, EraseRequest,
+    ExternalVault, InsertRequest, Report, ReportExt, RetrieveRequest, VaultError,
 };
 use vault_vgs::{CmpConnector, VgsConnector};
 use vgs_mock::{
@@ -149,7 +149,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         (
             "unknown vault id",
             "unknown_vault_id",
-            VaultError::VaultNotFound,
+            VaultError::InvalidCredentials,
             unknown_vault.err(),
         ),
         (
@@ -181,34 +181,43 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         }
     }
 
-    // 6. Delete, then show the card is gone.
+    // 6. Delete never breaks another card; erase removes a value everywhere.
     let deleted = join_all(
         ids.iter()
             .map(|id| vault.delete(DeleteRequest::new(id.clone()))),
     )
     .await;
-    let (mut removed, mut already_gone, mut retained) = (0, 0, 0);
+    let (mut removed, mut already_gone, mut kept) = (0, 0, 0);
     for result in deleted {
         let response = result.map_err(|r| Failure::vault("delete failed", &r))?;
-        removed += response.removed.len();
-        already_gone += response.already_gone.len();
-        retained += response.retained.len();
+        removed += response.removed().len();
+        already_gone += response.already_gone().len();
+        kept += response.kept().len();
     }
+    step!(
+        quiet,
+        "6. Deleted the {} cards: {removed} records removed, {kept} kept. The vault fingerprints values (one record per value), so a holder name, a card number saved by two customers, a CVC or an expiry may be shared with other cards: delete keeps them rather than break those cards.",
+        cards.len()
+    );
+    let erased = vault
+        .erase(EraseRequest::cardholder_data(ids[0].clone()))
+        .await
+        .map_err(|r| Failure::vault("erase failed", &r))?;
     let after = vault.retrieve(RetrieveRequest::new(ids[0].clone())).await;
     let (after_line, after_kind) = describe(after.as_ref().err());
     step!(
         quiet,
-        "6. Deleted the {} cards: {removed} aliases removed (numbers, CVCs, names), {retained} expiry aliases kept (one record per value, shared by every card).",
-        cards.len()
+        "   Erased the first card's cardholder data everywhere (a right-to-erasure request): {} aliases removed (number, CVC, holder name, in every format).",
+        erased.removed().len()
     );
     step!(
         quiet,
-        "   Retrieving a deleted card -> {}",
+        "   Retrieving the erased card -> {}",
         after_kind.map_or(after_line, kind_name)
     );
     if after_kind != Some(VaultError::AliasNotFound) {
         return Err(Failure::new(
-            "a deleted card could still be retrieved. Fix: this is a vaultlink bug; please report it",
+            "an erased card could still be retrieved. Fix: this is a vaultlink bug; please report it",
         ));
     }
 
@@ -220,7 +229,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
     let plural = if fetches == 1 { "" } else { "es" };
     step!(
         quiet,
-        "7. {fetches} access token fetch{plural} served the demo connector's {calls} inserts, {calls} retrieves and {calls} deletes ({} vault API calls);",
+        "7. {fetches} access token fetch{plural} served the demo connector's {calls} inserts, {calls} retrieves, {calls} deletes and the erase ({} vault API calls);",
         thousands(api_calls)
     );
     step!(
@@ -250,8 +259,9 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
                 "round_trip": ok,
             })).collect::<Vec<_>>(),
             "failures": failures,
-            "deleted": { "removed": removed, "already_gone": already_gone, "retained": retained },
-            "retrieve_after_delete": after_kind.map(|k| k.code()),
+            "deleted": { "removed": removed, "already_gone": already_gone, "kept": kept },
+            "erased": erased.removed().len(),
+            "retrieve_after_erase": after_kind.map(|k| k.code()),
             "token_fetches": fetches,
             "mock_token_requests": stats.token_requests,
             "vault_api_requests": api_calls,
@@ -280,7 +290,8 @@ fn signature_key_json_of(client_id: &str, secret: &str, vault_id: &str) -> Strin
 
 /// Step 8: one card through the CMP connector, built from the same kind of envelope
 /// and held the same way: inserted, inserted again (already stored), retrieved in the
-/// PCI view, deleted. Prints card id, PAN alias and last four; never the card.
+/// PCI view, deleted (kept: the duplicate check shares it), erased. Prints card id, PAN
+/// alias and last four; never the card.
 async fn cmp_card(base: &str, cards: &[Card], quiet: bool) -> Result<Value, Failure> {
     let bug = |what: &str| {
         Failure::new(format!(
@@ -363,15 +374,31 @@ async fn cmp_card(base: &str, cards: &[Card], quiet: bool) -> Result<Value, Fail
         .delete(DeleteRequest::new(id.clone()))
         .await
         .map_err(|r| Failure::vault("CMP: deleting the card failed", &r))?;
-    let after = vault.retrieve(RetrieveRequest::new(id.clone())).await;
-    let (after_line, after_kind) = describe(after.as_ref().err());
-    if after_kind != Some(VaultError::AliasNotFound) {
-        return Err(bug("a deleted card could still be retrieved"));
+    if deleted.kept().len() != 1
+        || vault
+            .retrieve(RetrieveRequest::new(id.clone()))
+            .await
+            .is_err()
+    {
+        return Err(bug("delete removed a card the duplicate check shares"));
     }
     step!(
         quiet,
-        "     deleted it ({} card removed) -> retrieving it again: {}",
-        deleted.removed.len(),
+        "     deleted it -> kept: with the duplicate check on, everyone who stores this number gets this card id (as the second insert did), so delete leaves it"
+    );
+    let erased = vault
+        .erase(EraseRequest::cardholder_data(id.clone()))
+        .await
+        .map_err(|r| Failure::vault("CMP: erasing the card failed", &r))?;
+    let after = vault.retrieve(RetrieveRequest::new(id.clone())).await;
+    let (after_line, after_kind) = describe(after.as_ref().err());
+    if after_kind != Some(VaultError::AliasNotFound) {
+        return Err(bug("an erased card could still be retrieved"));
+    }
+    step!(
+        quiet,
+        "     erased it ({} card object removed, for every holder) -> retrieving it again: {}",
+        erased.removed().len(),
         after_kind.map_or(after_line, kind_name)
     );
     Ok(json!({
@@ -382,8 +409,9 @@ async fn cmp_card(base: &str, cards: &[Card], quiet: bool) -> Result<Value, Fail
         "aliases": id_json(&id),
         "already_stored": again.already_stored,
         "round_trip": round_trip,
-        "deleted": deleted.removed.len(),
-        "retrieve_after_delete": after_kind.map(|k| k.code()),
+        "kept_by_delete": deleted.kept().len(),
+        "erased": erased.removed().len(),
+        "retrieve_after_erase": after_kind.map(|k| k.code()),
     }))
 }
 

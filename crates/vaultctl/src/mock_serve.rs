@@ -29,7 +29,9 @@ pub(crate) fn mock_config(args: &ServeArgs) -> Result<MockConfig, Failure> {
     let password = args.password.as_deref().unwrap_or(DEMO_V1_PASSWORD);
     let mut config = MockConfig::new();
     for (i, id) in vault_ids.iter().enumerate() {
-        let mut vault = VaultConfig::new(id);
+        let mut vault = VaultConfig::new(id)
+            .with_fingerprinting(args.fingerprinting.0)
+            .with_reveal(args.reveal.0);
         // v1 access credentials identify one vault: they go to the first one.
         if i == 0 {
             vault = vault.with_v1_credentials(BasicCredentials::new(username, password));
@@ -91,7 +93,12 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = mock.config();
     let first_vault = config.vaults.first().map_or("", |v| v.id.as_str());
     let vaults: Vec<&str> = config.vaults.iter().map(|v| v.id.as_str()).collect();
-    say!("vaults:            {}", vaults.join(", "));
+    say!(
+        "vaults:            {} (fingerprinting {}, reveal {})",
+        vaults.join(", "),
+        args.fingerprinting,
+        args.reveal
+    );
     for client in config.clients.iter().filter(|c| c.tenant.is_none()) {
         say!(
             "API v2 client:     {} / {} (scopes {})",

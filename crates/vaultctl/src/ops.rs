@@ -7,16 +7,17 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use vault_core::{
     Alias, AliasFormat, Card, CardAliases, CardField, ConnectorVaultId, DeleteRequest,
-    ExternalVault, FieldAlias, FieldAliases, InsertRequest, REDACTED, ReportExt, RetrieveRequest,
+    DeleteResponse, DeleteScope, EraseRequest, ExternalVault, FieldAlias, FieldAliases,
+    InsertRequest, MissingField, MissingReason, REDACTED, RecordAction, ReportExt, RetrieveRequest,
     RevealedCard, Storage, VaultError,
 };
-use vault_vgs::ApiGeneration;
+use vault_vgs::{ApiGeneration, Fingerprinting};
 
-use crate::cli::{CheckArgs, DeleteArgs, InsertArgs, RetrieveArgs};
-use crate::config::Settings;
+use crate::cli::{CheckArgs, DeleteArgs, EraseArgs, InsertArgs, RetrieveArgs};
+use crate::config::{ENV_FINGERPRINTING, Settings};
 use crate::output::{
-    Failure, alias_table, card_label, id_json, kind_name, masked_card_json, print_json, say,
-    thousands,
+    EXIT_PARTIAL, Failure, alias_table, card_label, id_json, kind_name, masked_card_json,
+    print_json, say, thousands,
 };
 
 /// The largest card JSON read from stdin, and the largest `--id` document.
@@ -121,9 +122,11 @@ pub(crate) fn scrub_digits(text: &str) -> String {
 }
 
 /// `vaultctl retrieve`: the card behind a card's aliases, masked unless `--reveal`.
-pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
+/// Every stored field that did not come back is printed with why; the exit code is
+/// [`EXIT_PARTIAL`] when one is gone (anything but a CVC that expired as documented).
+pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<u8, Failure> {
     if args.id.is_none() && args.aliases.iter().all(|a| !a.contains('=')) {
-        return reveal_bare(args).await;
+        return reveal_bare(args).await.map(|()| 0);
     }
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Retrieve)?;
     let settings = Settings::load(&args.vault)?;
@@ -142,16 +145,29 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
                 "(the vault showed the card's aliases only: these credentials may not see the card in clear, e.g. a CMP service account without cards:read-pci)"
             );
         }
-        return Ok(());
+        return Ok(0);
     }
     let Some(card) = response.card() else {
         return Err(Failure::new(
             "the vault returned a payment method that is not a card. Fix: use a vaultlink version that knows it",
         ));
     };
+    let missing = &response.missing;
+    let missing_of = |field: CardField| missing.iter().find(|m| m.field == field);
+    let cvc_absent = |field: Option<&MissingField>| match field {
+        Some(m) => format!("(missing: {})", m.reason.explain()),
+        None => "(none: not stored)".to_owned(),
+    };
     match (args.reveal, args.json) {
         (true, true) => match serde_json::to_value(RevealedCard(card)) {
-            Ok(doc) => print_json(&doc),
+            Ok(mut doc) => {
+                // Only when something is missing: the document is otherwise exactly
+                // the card JSON `insert` takes.
+                if !missing.is_empty() {
+                    doc["missing"] = missing_json(missing);
+                }
+                print_json(&doc)
+            }
             Err(e) => return Err(Failure::new(format!("cannot render the card: {e}"))),
         },
         (true, false) => {
@@ -161,15 +177,22 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
             match &card.cvc {
                 Some(cvc) => say!("{:<17} {}", "card_cvc", cvc.expose_secret()),
                 None => say!(
-                    "{:<17} (none: not stored, or expired after one hour)",
-                    "card_cvc"
+                    "{:<17} {}",
+                    "card_cvc",
+                    cvc_absent(missing_of(CardField::CardCvc))
                 ),
             }
             if let Some(name) = &card.holder_name {
                 say!("{:<17} {}", "card_holder_name", name.expose_secret());
             }
         }
-        (false, true) => print_json(&masked_card_json(card)),
+        (false, true) => {
+            let mut doc = masked_card_json(card);
+            if !missing.is_empty() {
+                doc["missing"] = missing_json(missing);
+            }
+            print_json(&doc)
+        }
         (false, false) => {
             say!("{:<17} {}", "card_number", card.number.masked());
             say!("{:<17} {}", "card_exp_month", card.exp_month.two_digits());
@@ -177,8 +200,9 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
             match &card.cvc {
                 Some(_) => say!("{:<17} {REDACTED} (present; --reveal shows it)", "card_cvc"),
                 None => say!(
-                    "{:<17} (none: not stored, or expired after one hour)",
-                    "card_cvc"
+                    "{:<17} {}",
+                    "card_cvc",
+                    cvc_absent(missing_of(CardField::CardCvc))
                 ),
             }
             if card.holder_name.is_some() {
@@ -189,7 +213,44 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<(), Failure> {
             }
         }
     }
-    Ok(())
+    if !args.json {
+        for field in missing.iter().filter(|m| m.field != CardField::CardCvc) {
+            say!(
+                "{:<17} (missing: {}; alias {})",
+                field.field.as_str(),
+                field.reason.explain(),
+                field.alias
+            );
+        }
+    }
+    if response.is_complete() {
+        return Ok(0);
+    }
+    let lost: Vec<&str> = missing
+        .iter()
+        .filter(|m| m.reason != MissingReason::Expired)
+        .map(|m| m.field.as_str())
+        .collect();
+    eprintln!(
+        "warning: the card came back without {}: see the missing lines above; exit code {EXIT_PARTIAL}",
+        lost.join(", ")
+    );
+    Ok(EXIT_PARTIAL)
+}
+
+/// The missing fields as JSON: `[{"field","alias","reason"}]`.
+fn missing_json(missing: &[MissingField]) -> Value {
+    missing
+        .iter()
+        .map(|m| {
+            json!({
+                "field": m.field.as_str(),
+                "alias": m.alias.as_str(),
+                "reason": m.reason.code(),
+                "explanation": m.reason.explain(),
+            })
+        })
+        .collect()
 }
 
 /// `vaultctl retrieve ALIAS…`: the value behind each bare alias (persistent storage
@@ -266,7 +327,7 @@ fn mask_value(value: &str) -> String {
     }
 }
 
-/// `vaultctl delete`: removes what identifies the card; reports what was kept.
+/// `vaultctl delete`: removes the card's own records; reports what was kept and why.
 pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Delete)?;
     let settings = Settings::load(&args.vault)?;
@@ -275,33 +336,115 @@ pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Failure> {
         .delete(DeleteRequest::new(id))
         .await
         .map_err(|report| Failure::vault("delete failed", &report))?;
-    let names = |aliases: &[Alias]| {
-        aliases
+    report_deletion(&deleted, &settings, args.json);
+    Ok(())
+}
+
+/// `vaultctl erase`: removes the values from the vault everywhere, after `--yes`.
+pub(crate) async fn erase(args: EraseArgs) -> Result<(), Failure> {
+    let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Delete)?;
+    let mut fields = Vec::new();
+    for name in args
+        .fields
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+    {
+        fields.push(field_named(name).ok_or_else(|| {
+            Failure::new(format!(
+                "--fields: `{}` is not a card field. Fix: give card_number, card_cvc, card_holder_name, card_exp_month or card_exp_year, comma separated",
+                short(name)
+            ))
+        })?);
+    }
+    if fields.is_empty() {
+        return Err(Failure::new(
+            "--fields names no field. Fix: e.g. --fields card_number",
+        ));
+    }
+    let names: Vec<&str> = fields.iter().map(CardField::as_str).collect();
+    if !args.yes {
+        return Err(Failure::new(format!(
+            "erase removes the values of {} from the vault everywhere: every stored card holding an equal value loses it too. Fix: add --yes to confirm, or use `vaultctl delete` to forget this card only",
+            names.join(", ")
+        )));
+    }
+    let settings = Settings::load(&args.vault)?;
+    let connector = settings.vault().await?;
+    let erased = connector
+        .erase(EraseRequest::fields(id, fields))
+        .await
+        .map_err(|report| Failure::vault("erase failed", &report))?;
+    report_deletion(&erased, &settings, args.json);
+    Ok(())
+}
+
+/// Prints what a delete or erase did with every record, and why.
+fn report_deletion(result: &DeleteResponse, settings: &Settings, json: bool) {
+    let everywhere = result.scope == DeleteScope::EveryHolder;
+    if json {
+        let records: Vec<Value> = result
+            .records
             .iter()
-            .map(|a| a.as_str().to_owned())
-            .collect::<Vec<_>>()
-    };
-    if args.json {
+            .map(|r| {
+                let (action, reason) = match r.action {
+                    RecordAction::Removed => ("removed", None),
+                    RecordAction::AlreadyGone => ("already_gone", None),
+                    RecordAction::Kept(why) => ("kept", Some(why)),
+                    _ => ("unknown", None),
+                };
+                json!({
+                    "part": r.part.to_string(),
+                    "alias": r.alias.as_str(),
+                    "storage": r.storage.as_str(),
+                    "action": action,
+                    "reason": reason.map(|why| why.code()),
+                    "explanation": reason.map(|why| why.explain()),
+                })
+            })
+            .collect();
         print_json(&json!({
-            "removed": names(&deleted.removed),
-            "already_gone": names(&deleted.already_gone),
-            "retained": names(&deleted.retained),
+            "scope": if everywhere { "every_holder" } else { "payment_method" },
+            "records": records,
         }));
+        return;
+    }
+    if everywhere {
+        say!(
+            "erased from {} everywhere: every stored card holding these values has lost them",
+            settings.describe()
+        );
     } else {
         say!("deleted from {}", settings.describe());
-        for alias in &deleted.removed {
-            say!("  removed       {alias}");
-        }
-        for alias in &deleted.already_gone {
-            say!("  already gone  {alias}");
-        }
-        for alias in &deleted.retained {
-            say!(
-                "  kept          {alias} (expiry record shared by every card with that value; not cardholder data)"
-            );
+    }
+    for record in &result.records {
+        let what = format!("{} {}", record.part, record.alias);
+        match record.action {
+            RecordAction::Removed => say!("  removed       {what}"),
+            RecordAction::AlreadyGone => {
+                say!("  already gone  {what} (deleted before, or a CVC that expired)")
+            }
+            RecordAction::Kept(why) => say!("  kept          {what}: {}", why.explain()),
+            _ => say!("  unchanged     {what}"),
         }
     }
-    Ok(())
+    if !result.kept().is_empty() {
+        say!(
+            "the kept records stay while other cards may use them; `vaultctl erase` removes values everywhere (a right-to-erasure request)"
+        );
+    }
+}
+
+/// A card field by its name (or the short names `retrieve` accepts).
+fn field_named(name: &str) -> Option<CardField> {
+    Some(match name {
+        "card_number" | "number" => CardField::CardNumber,
+        "card_exp_month" | "month" | "exp_month" => CardField::CardExpMonth,
+        "card_exp_year" | "year" | "exp_year" => CardField::CardExpYear,
+        "card_cvc" | "cvc" => CardField::CardCvc,
+        "card_holder_name" | "holder" | "holder_name" => CardField::CardHolderName,
+        _ => return None,
+    })
 }
 
 /// `vaultctl check`: a token and one vault call; says what works and what does not.
@@ -319,6 +462,9 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
 
     let (credentials, scope, vault) = match failed {
         None => ("ok", "ok", "ok"),
+        // A token was issued, then the vault refused it: VGS's answer for a service
+        // account not assigned to the vault, or a vault that does not exist.
+        Some(VaultError::InvalidCredentials) if token_ok => ("ok", "not checked", "refused"),
         Some(VaultError::InvalidCredentials) => ("failed", "not checked", "not checked"),
         Some(VaultError::Forbidden) => ("ok", "failed", "not checked"),
         Some(VaultError::VaultNotFound) => ("ok", "not checked", "failed"),
@@ -349,8 +495,46 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
         ),
         "ok" => format!("{} exists at {}", settings.vault_id, settings.location),
         "failed" => format!("{} is unknown at {}", settings.vault_id, settings.location),
+        "refused" => format!(
+            "{} refused the token: the service account is not assigned to it, or it does not exist at {}",
+            settings.vault_id, settings.location
+        ),
         "not reached" => format!("{} did not answer", settings.location),
         _ => String::new(),
+    };
+    // The alias API's fingerprinting decides what delete may remove and whether an
+    // insert may be re-sent: find out what the vault does, and compare.
+    let probe = match outcome {
+        Ok(()) => connector.probe_fingerprinting().await,
+        Err(_) => None,
+    };
+    let configured = settings.fingerprinting;
+    let (fingerprinting, fingerprinting_note) = match &probe {
+        None if settings.api == ApiGeneration::Cmp => (
+            "not probed".to_owned(),
+            format!(
+                "CMP's duplicate-card check is taken as {configured} ({ENV_FINGERPRINTING}); probing it would store a card"
+            ),
+        ),
+        None => ("not probed".to_owned(), String::new()),
+        Some(Ok(found)) if *found == configured => (
+            found.to_string(),
+            format!("{} (as configured)", probe_meaning(*found)),
+        ),
+        Some(Ok(found)) => (
+            found.to_string(),
+            format!(
+                "{}, but vaultctl is configured for {configured}: set {ENV_FINGERPRINTING}={found} (or `fingerprinting = \"{found}\"`), and the same in your connector's builder",
+                probe_meaning(*found)
+            ),
+        ),
+        Some(Err(report)) => (
+            "not probed".to_owned(),
+            format!(
+                "the probe (store a test value twice, then delete it) failed: {} (it needs aliases:write and aliases:delete)",
+                report.kind()
+            ),
+        ),
     };
     let findings = json!({
         "vault_id": settings.vault_id,
@@ -362,6 +546,7 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
         "vault": vault,
         "token_fetches": fetches.map(|f| f.total()),
         "rate_limit_remaining": connector.rate_limit_remaining(),
+        "fingerprinting": {"found": fingerprinting, "configured": configured.as_str()},
     });
     if args.json {
         if outcome.is_ok() {
@@ -374,6 +559,16 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
             ("vault", vault, vault_note),
         ] {
             say!("{}", format!("  {what:<12} {state:<12} {note}").trim_end());
+        }
+        if outcome.is_ok() {
+            say!(
+                "{}",
+                format!(
+                    "  {:<12} {fingerprinting:<12} {fingerprinting_note}",
+                    "fingerprint"
+                )
+                .trim_end()
+            );
         }
         if let Some(remaining) = connector.rate_limit_remaining() {
             say!(
@@ -395,6 +590,18 @@ pub(crate) async fn check(args: CheckArgs) -> Result<(), Failure> {
             &report,
         )
         .with_extra("check", findings)),
+    }
+}
+
+/// What a probe's finding means, for `check`.
+fn probe_meaning(found: Fingerprinting) -> &'static str {
+    match found {
+        Fingerprinting::On => {
+            "the vault returned the same alias for the same value twice: equal values share records"
+        }
+        Fingerprinting::Off => {
+            "the vault returned a new alias for the same value: every insert stores new records"
+        }
     }
 }
 
@@ -492,24 +699,18 @@ fn id_from_arguments(arguments: &[String], purpose: Purpose) -> Result<Connector
             )));
         };
         let alias = Alias::new(alias.trim()).map_err(|e| Failure::new(format!("{e}. {usage}")))?;
-        let field = match name.trim() {
-            "id" => {
-                if whole.replace(alias).is_some() {
-                    return Err(Failure::new(format!("id= is given twice. {usage}")));
-                }
-                continue;
+        let name = name.trim();
+        if name == "id" {
+            if whole.replace(alias).is_some() {
+                return Err(Failure::new(format!("id= is given twice. {usage}")));
             }
-            "card_number" | "number" => CardField::CardNumber,
-            "card_exp_month" | "month" | "exp_month" => CardField::CardExpMonth,
-            "card_exp_year" | "year" | "exp_year" => CardField::CardExpYear,
-            "card_cvc" | "cvc" => CardField::CardCvc,
-            "card_holder_name" | "holder" | "holder_name" => CardField::CardHolderName,
-            other => {
-                return Err(Failure::new(format!(
-                    "`{}` is not a card field. {usage}",
-                    short(other)
-                )));
-            }
+            continue;
+        }
+        let Some(field) = field_named(name) else {
+            return Err(Failure::new(format!(
+                "`{}` is not a card field. {usage}",
+                short(name)
+            )));
         };
         // The format is not needed to retrieve or delete; the storage is: a CVC is
         // always kept volatile, everything else persistent.
@@ -518,11 +719,7 @@ fn id_from_arguments(arguments: &[String], purpose: Purpose) -> Result<Connector
         } else {
             Storage::Persistent
         };
-        let entry = FieldAlias {
-            alias,
-            format: AliasFormat::Uuid,
-            storage,
-        };
+        let entry = FieldAlias::new(alias, AliasFormat::Uuid, storage);
         if fields.insert(field, entry).is_some() {
             return Err(Failure::new(format!("{field} is given twice. {usage}")));
         }
@@ -534,7 +731,11 @@ fn id_from_arguments(arguments: &[String], purpose: Purpose) -> Result<Connector
                 "id= (a card stored whole) cannot be combined with {field}=; only card_cvc= can. {usage}"
             )));
         }
-        return Ok(ConnectorVaultId::Single { id, cvc });
+        return Ok(ConnectorVaultId::Single {
+            id,
+            cvc,
+            cvc_expires_at: None,
+        });
     }
     if purpose == Purpose::Retrieve {
         for required in [

@@ -141,7 +141,7 @@ pub(crate) fn alias_table(id: &ConnectorVaultId, indent: &str) -> String {
                 );
             }
         }
-        ConnectorVaultId::Single { id, cvc } => {
+        ConnectorVaultId::Single { id, cvc, .. } => {
             let _ = writeln!(out, "{indent}{:<17} {}", "id", id.as_str());
             if let Some(cvc) = cvc {
                 let _ = writeln!(out, "{indent}{:<17} {} VOLATILE", "card_cvc", cvc.as_str());

@@ -83,8 +83,11 @@ pub(crate) async fn reveal_many(
 ) -> Response {
     let result = (|| {
         caller.require_scope(SCOPE_READ)?;
+        caller.require_reveal()?;
         let params = query_params(query.as_deref());
-        let Some(list) = params.get("aliases") else {
+        // `q` is the parameter's name in older official SDKs (Ruby 0.0.27–0.0.35 send
+        // `?q=a,b`); VGS's current spec names it `aliases`.
+        let Some(list) = params.get("aliases").or_else(|| params.get("q")) else {
             return Err(ApiError::bad_request(
                 "query parameter `aliases` is required: a comma-separated list of aliases",
             ));
@@ -134,6 +137,7 @@ pub(crate) async fn reveal(
 ) -> Response {
     let result = (|| {
         caller.require_scope(SCOPE_READ)?;
+        caller.require_reveal()?;
         let alias = path_alias(path)?;
         let storage = storage_param(query.as_deref())?;
         let now = state.now();

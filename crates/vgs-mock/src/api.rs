@@ -24,6 +24,10 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// The rate-limit header the spec puts on every response.
 pub const RATE_LIMIT_HEADER: &str = "x-ratelimit-remaining";
 
+/// The 403 detail of a reveal on a vault without reveal enabled: VGS's note on its
+/// reveal endpoints.
+pub const REVEAL_DISABLED: &str = "This endpoint may expose sensitive data. Therefore, it is disabled by default. To enable it, please contact your VGS account manager or drop us a line at support@verygoodsecurity.com.";
+
 /// Which API generation a request speaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -305,6 +309,15 @@ impl Caller {
         }
     }
 
+    /// 403 unless the vault is configured to reveal values (VGS enables it per vault,
+    /// on request; the detail is VGS's own note on the reveal endpoints).
+    pub(crate) fn require_reveal(&self) -> Result<(), ApiError> {
+        match self.vault.reveal {
+            true => Ok(()),
+            false => Err(ApiError::new(StatusCode::FORBIDDEN, REVEAL_DISABLED)),
+        }
+    }
+
     /// The response, errors in the caller's API shape, with `x-ratelimit-remaining`.
     pub(crate) fn respond(&self, result: Result<Response, ApiError>) -> Response {
         let mut response = match result {
@@ -374,34 +387,37 @@ impl FromRequestParts<MockState> for Caller {
                 (Arc::clone(vault), None)
             }
             Target::V2(id) => {
-                let Some(vault) = state.vault(id) else {
-                    return Err(reject(None, ApiError::not_found("vault not found")));
-                };
+                // As VGS: the token first, then the vault. A service account that is
+                // not assigned to the vault (or a vault that does not exist) is 401.
+                let known = state.vault(id);
                 let Some(token) = bearer_token(&parts.headers) else {
                     return Err(reject(
-                        Some(vault),
+                        known,
                         unauthorized("a Bearer access token is required"),
                     ));
                 };
-                let scopes = match state.tokens().check(token, now) {
-                    TokenCheck::Valid { client_id, scopes } => {
-                        tracing::trace!(client = &*client_id, vault = id.as_str(), "bearer ok");
-                        scopes
-                    }
+                let (client_id, scopes) = match state.tokens().check(token, now) {
+                    TokenCheck::Valid { client_id, scopes } => (client_id, scopes),
                     TokenCheck::Expired => {
                         state.counters().expired_token_rejected();
-                        return Err(reject(
-                            Some(vault),
-                            unauthorized("the access token has expired"),
-                        ));
+                        return Err(reject(known, unauthorized("the access token has expired")));
                     }
                     TokenCheck::Unknown => {
+                        return Err(reject(known, unauthorized("the access token is not valid")));
+                    }
+                };
+                let vault = match known {
+                    Some(vault) if state.assigned(&client_id, id) => vault,
+                    _ => {
                         return Err(reject(
-                            Some(vault),
-                            unauthorized("the access token is not valid"),
+                            None,
+                            unauthorized(&format!(
+                                "the service account is not assigned to vault {id}, or the vault does not exist in this environment"
+                            )),
                         ));
                     }
                 };
+                tracing::trace!(client = &*client_id, vault = id.as_str(), "bearer ok");
                 (Arc::clone(vault), Some(scopes))
             }
         };

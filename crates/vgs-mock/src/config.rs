@@ -126,6 +126,22 @@ impl MockConfig {
         self
     }
 
+    /// Sets fingerprinting on or off for every vault configured so far.
+    pub fn with_fingerprinting(mut self, on: bool) -> Self {
+        for vault in &mut self.vaults {
+            vault.fingerprinting = on;
+        }
+        self
+    }
+
+    /// Enables or disables reveal for every vault configured so far.
+    pub fn with_reveal(mut self, on: bool) -> Self {
+        for vault in &mut self.vaults {
+            vault.reveal = on;
+        }
+        self
+    }
+
     /// Sets how long CMP cards keep their CVC.
     pub fn with_cvc_window(mut self, window: Duration) -> Self {
         self.cvc_window = window;
@@ -169,6 +185,14 @@ pub struct VaultConfig {
     /// CMP's duplicate-card check for this tenant: creating a card whose PAN is
     /// already a card of the tenant answers 303 with the existing card. Default on.
     pub duplicate_card_check: bool,
+    /// The vault's fingerprinting (VGS: a per-vault setting). On: the same value gets
+    /// the same alias again (one record per value and storage). Off: every create
+    /// stores a new record with a new alias. Default on.
+    pub fingerprinting: bool,
+    /// Whether values may be revealed (VGS enables reveal per vault on request). Off:
+    /// `GET /aliases` and `GET /aliases/{alias}` answer 403 with VGS's message.
+    /// Default on.
+    pub reveal: bool,
 }
 
 impl VaultConfig {
@@ -178,7 +202,21 @@ impl VaultConfig {
             id: id.to_owned(),
             v1_credentials: Vec::new(),
             duplicate_card_check: true,
+            fingerprinting: true,
+            reveal: true,
         }
+    }
+
+    /// Turns the vault's fingerprinting on or off.
+    pub fn with_fingerprinting(mut self, on: bool) -> Self {
+        self.fingerprinting = on;
+        self
+    }
+
+    /// Enables or disables revealing values.
+    pub fn with_reveal(mut self, on: bool) -> Self {
+        self.reveal = on;
+        self
     }
 
     /// Turns CMP's duplicate-card check on or off for this tenant.
@@ -237,6 +275,10 @@ pub struct OAuthClient {
     /// names no tenant: a service account belongs to one. `None`: the first vault of
     /// the configuration.
     pub tenant: Option<String>,
+    /// The vaults the service account is assigned to on API v2; a call for any other
+    /// vault (or one that does not exist) answers 401, as VGS does. `None`: every
+    /// configured vault (the mock's convenience); `Some(vec![])`: none.
+    pub vaults: Option<Vec<String>>,
 }
 
 impl OAuthClient {
@@ -247,7 +289,21 @@ impl OAuthClient {
             secret: secret.to_owned(),
             scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
             tenant: None,
+            vaults: None,
         }
+    }
+
+    /// Assigns the service account to exactly these vaults (API v2).
+    pub fn with_vaults(mut self, vaults: &[&str]) -> Self {
+        self.vaults = Some(vaults.iter().map(|vault| (*vault).to_owned()).collect());
+        self
+    }
+
+    /// Whether the service account may use `vault` on API v2.
+    pub fn is_assigned_to(&self, vault: &str) -> bool {
+        self.vaults
+            .as_ref()
+            .is_none_or(|vaults| vaults.iter().any(|v| v == vault))
     }
 
     /// Binds the client to a CMP tenant (vault id).
@@ -264,6 +320,7 @@ impl fmt::Debug for OAuthClient {
             .field("secret", &"[redacted]")
             .field("scopes", &self.scopes)
             .field("tenant", &self.tenant)
+            .field("vaults", &self.vaults)
             .finish()
     }
 }

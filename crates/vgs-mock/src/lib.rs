@@ -46,6 +46,16 @@
 //! - Fingerprinting: one record per (vault, storage, value); the same value and
 //!   format always get the same alias; another format adds an alias to the record.
 //!   In a create answer the alias of the requested format comes first.
+//! - Fingerprinting is a per-vault setting ([`VaultConfig::fingerprinting`], on by
+//!   default); off, every create stores a new record with a new alias, even for a
+//!   value already stored. Deleting an alias removes that alias; the record (the
+//!   value) goes with its last alias, as VGS documents.
+//! - Reveal is a per-vault setting ([`VaultConfig::reveal`], on by default); off,
+//!   both reveal routes answer 403 with [`REVEAL_DISABLED`], VGS's note.
+//! - API v2: a Bearer token of a service account not assigned to the vault
+//!   ([`OAuthClient::vaults`]), or for a vault that does not exist, answers 401, as
+//!   VGS documents (not 404). The multi-reveal also reads the alias list from `q`, as
+//!   older official SDKs send it.
 //! - Batches are all-or-nothing: a create or batch delete with one bad item changes
 //!   nothing; a multi-reveal or batch delete with unknown aliases answers 404.
 //! - Error details never contain stored values, credentials, tokens or aliases.
@@ -98,7 +108,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use crate::aliases::MAX_BATCH;
-pub use crate::api::{MAX_BODY_BYTES, RATE_LIMIT_HEADER};
+pub use crate::api::{MAX_BODY_BYTES, RATE_LIMIT_HEADER, REVEAL_DISABLED};
 pub use crate::clock::MockClock;
 pub use crate::config::{
     ALIAS_SCOPES, BasicCredentials, CARD_SCOPES, DEFAULT_CVC_WINDOW, DEFAULT_RATE_LIMIT_PER_MINUTE,

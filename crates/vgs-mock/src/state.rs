@@ -35,6 +35,8 @@ struct Inner {
     counters: Counters,
     faults: Faults,
     rate_limit: AtomicU64,
+    /// Vault assignments changed at runtime ([`MockState::assign_client`]).
+    assignments: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl MockState {
@@ -47,7 +49,8 @@ impl MockState {
                 let slot = VaultSlot {
                     id: vault.id.clone(),
                     v1_credentials: vault.v1_credentials.clone(),
-                    store: Mutex::new(VaultStore::default()),
+                    store: Mutex::new(VaultStore::new(vault.fingerprinting)),
+                    reveal: vault.reveal,
                     cards: Mutex::new(CardStore::default()),
                     duplicate_card_check: AtomicBool::new(vault.duplicate_card_check),
                     rate: Mutex::new(None),
@@ -67,6 +70,7 @@ impl MockState {
                 tokens: Tokens::default(),
                 counters: Counters::default(),
                 rate_limit,
+                assignments: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -136,6 +140,18 @@ impl MockState {
         let slot = self.vault(vault)?;
         let now = self.now();
         lock(&slot.store).view(alias, now)
+    }
+
+    /// Removes `alias` from `vault` whatever its storage, as an operator would in
+    /// VGS's dashboard (the record goes with its last alias); false if not found.
+    pub fn delete_alias(&self, vault: &str, alias: &str) -> bool {
+        let Some(slot) = self.vault(vault) else {
+            return false;
+        };
+        let now = self.now();
+        let mut store = lock(&slot.store);
+        store.delete(alias, crate::Storage::Persistent, now)
+            || store.delete(alias, crate::Storage::Volatile, now)
     }
 
     /// Distinct records stored in `vault` now; `None` for an unknown vault.
@@ -212,6 +228,37 @@ impl MockState {
         self.vault(tenant)
     }
 
+    /// Assigns OAuth client `client_id` to exactly `vaults` on API v2 (VGS: the
+    /// service account's vault list); false for an unknown client.
+    pub fn assign_client(&self, client_id: &str, vaults: &[&str]) -> bool {
+        let mut assignments = lock(&self.inner.assignments);
+        if !self.inner.config.clients.iter().any(|c| c.id == client_id) {
+            return false;
+        }
+        assignments.insert(
+            client_id.to_owned(),
+            vaults.iter().map(|v| (*v).to_owned()).collect(),
+        );
+        true
+    }
+
+    /// Whether the OAuth client may use `vault` on API v2 (it exists and the client is
+    /// assigned to it).
+    pub(crate) fn assigned(&self, client_id: &str, vault: &str) -> bool {
+        if self.vault(vault).is_none() {
+            return false;
+        }
+        if let Some(vaults) = lock(&self.inner.assignments).get(client_id) {
+            return vaults.iter().any(|v| v == vault);
+        }
+        self.inner
+            .config
+            .clients
+            .iter()
+            .find(|client| client.id == client_id)
+            .is_some_and(|client| client.is_assigned_to(vault))
+    }
+
     /// The vault whose v1 access credentials these are.
     pub(crate) fn vault_for_v1(&self, username: &str, password: &str) -> Option<&Arc<VaultSlot>> {
         self.inner.vaults.values().find(|vault| {
@@ -251,6 +298,8 @@ pub(crate) struct VaultSlot {
     pub(crate) cards: Mutex<CardStore>,
     /// Whether CMP's duplicate-card check is on for this tenant.
     pub(crate) duplicate_card_check: AtomicBool,
+    /// Whether values may be revealed.
+    pub(crate) reveal: bool,
     /// The current window: (start, requests admitted in it).
     rate: Mutex<Option<(SystemTime, u32)>>,
     pub(crate) create_requests: AtomicU64,

@@ -175,8 +175,11 @@ impl Record {
 }
 
 /// The records of one vault. Aliases are unique across both storages of a vault.
-#[derive(Default)]
 pub(crate) struct VaultStore {
+    /// The vault's fingerprinting setting: on, the same value (and storage) is one
+    /// record, and the same value and format one alias; off, every create makes a new
+    /// record and alias.
+    fingerprinting: bool,
     next_id: u64,
     records: HashMap<u64, Record>,
     by_alias: HashMap<String, u64>,
@@ -186,10 +189,28 @@ pub(crate) struct VaultStore {
     next_sweep: Option<SystemTime>,
 }
 
+impl Default for VaultStore {
+    fn default() -> Self {
+        VaultStore::new(true)
+    }
+}
+
 impl VaultStore {
-    /// Drops everything.
+    /// An empty store with fingerprinting on or off.
+    pub(crate) fn new(fingerprinting: bool) -> Self {
+        VaultStore {
+            fingerprinting,
+            next_id: 0,
+            records: HashMap::new(),
+            by_alias: HashMap::new(),
+            fingerprints: HashMap::new(),
+            next_sweep: None,
+        }
+    }
+
+    /// Drops everything (the fingerprinting setting stays).
     pub(crate) fn clear(&mut self) {
-        *self = VaultStore::default();
+        *self = VaultStore::new(self.fingerprinting);
     }
 
     /// Stores the items (all or none) and returns one `RevealedData` per item, in order.
@@ -273,7 +294,11 @@ impl VaultStore {
     ) -> Result<(u64, String), StoreError> {
         let value: Arc<str> = value.into();
         let key = (storage, Arc::clone(&value));
-        if let Some(&id) = self.fingerprints.get(&key) {
+        let known = match self.fingerprinting {
+            true => self.fingerprints.get(&key).copied(),
+            false => None,
+        };
+        if let Some(id) = known {
             if self.records[&id].expired(now) {
                 self.remove_record(id);
             } else {
@@ -308,7 +333,9 @@ impl VaultStore {
                 storage,
             },
         );
-        self.fingerprints.insert(key, id);
+        if self.fingerprinting {
+            self.fingerprints.insert(key, id);
+        }
         match self.alias_for(id, format) {
             Ok(alias) => Ok((id, alias)),
             Err(error) => {
@@ -543,6 +570,34 @@ mod tests {
         assert_eq!(b[1].aliases[0].format, AliasFormat::RawUuid);
         assert_eq!(b[1].aliases.len(), 2, "one record, two aliases");
         assert_eq!(store.counts(now), (1, 2));
+    }
+
+    #[test]
+    fn without_fingerprinting_every_create_is_a_new_record() {
+        let mut store = VaultStore::new(false);
+        let now = UNIX_EPOCH;
+        let item = || new_item("v", AliasFormat::Uuid, Storage::Persistent);
+        let first = store.create(vec![item(), item()], now).expect("stored");
+        let again = store.create(vec![item()], now).expect("stored");
+        let aliases = [&first[0], &first[1], &again[0]].map(first_alias);
+        assert!(aliases[0] != aliases[1] && aliases[1] != aliases[2] && aliases[0] != aliases[2]);
+        assert_eq!(store.counts(now), (3, 3));
+        // Deleting one leaves the others (and their value) in place.
+        assert!(store.delete(&aliases[0], Storage::Persistent, now));
+        assert_eq!(
+            store
+                .reveal(&aliases[1], Storage::Persistent, now)
+                .expect("kept")
+                .value,
+            "v"
+        );
+        store.clear();
+        let after = store.create(vec![item(), item()], now).expect("stored");
+        assert_ne!(
+            first_alias(&after[0]),
+            first_alias(&after[1]),
+            "the setting survives clear"
+        );
     }
 
     #[test]

@@ -10,16 +10,17 @@ use reqwest::Method;
 use secrecy::SecretString;
 use vault_auth::{Clock, FetchStats, TokenStore};
 use vault_core::{
-    Alias, ConnectorAuthType, ConnectorVaultId, DeleteRequest, DeleteResponse, Detail, Environment,
-    ExternalVault, InsertRequest, InsertResponse, PaymentMethodData, ReportExt, RetrieveRequest,
-    RetrieveResponse, VaultError, VaultId, VaultResult, async_trait,
+    Alias, ConnectorAuthType, ConnectorVaultId, DeleteRequest, DeleteResponse, DeleteScope, Detail,
+    Environment, EraseRequest, ExternalVault, InsertRequest, InsertResponse, KeptBecause,
+    PaymentMethodData, RecordAction, RecordOutcome, ReportExt, RetrieveRequest, RetrieveResponse,
+    Storage, StoredPart, VaultError, VaultId, VaultResult, async_trait,
 };
 
 use super::transformers;
 use crate::config::{Timeouts, VgsConnectorBuilder};
 use crate::connector::VgsConnector;
 use crate::http::Call;
-use crate::retry::RetryPolicy;
+use crate::retry::{Resend, RetryPolicy};
 use crate::routing::ApiGeneration;
 use crate::transformers::Operation;
 
@@ -38,15 +39,22 @@ use crate::transformers::Operation;
 /// - retrieve: `GET /cards/{id}`; with `cards:read-pci` the card in clear (the CVC
 ///   while it is held), otherwise [`PaymentMethodData::CardAliases`]: aliases, BIN,
 ///   last four, expiry and CVC status.
-/// - delete: `DELETE /cards/{id}`; an unknown card counts as already gone.
+/// - delete: with the tenant's duplicate-card check on (the default, see
+///   [`CmpConnectorBuilder::duplicate_card_check`]) the card object is **kept**
+///   ([`KeptBecause::SharedByValue`]): every customer who stored the same PAN got the
+///   same card id, so removing it would break their cards. With the check off,
+///   `DELETE /cards/{id}`; an unknown card counts as already gone.
+/// - erase: `DELETE /cards/{id}` whatever the setting: the card is gone for everyone
+///   holding its id.
 ///
 /// It shares the alias connector's machinery: token cache (client id and secret as
 /// form fields), timeouts, retries, body cap, 401 handling, error reports. CMP's retry
 /// rule: 502/503/504 are retried with backoff ([`VaultError::Upstream`]); 500 is never
 /// retried ([`VaultError::ServerError`]); 4xx never. An insert that timed out or
-/// whose connection dropped is sent again only with
-/// [`RetryPolicy::retry_inserts`] (default `true`): with CMP's duplicate check on,
-/// a re-sent insert answers 303 with the first card.
+/// whose connection dropped is sent again only with the duplicate-card check on and
+/// [`RetryPolicy::retry_inserts`] (default `true`): a re-sent insert then answers 303
+/// with the first card. With the check off it fails with
+/// [`VaultError::InsertOutcomeUnknown`].
 ///
 /// Cheap to clone; build it with [`CmpConnector::builder`].
 #[derive(Clone)]
@@ -104,7 +112,7 @@ impl CmpConnector {
                 method,
                 url: self.base.routes().alias(id),
                 body: None,
-                idempotent: true,
+                resend: Resend::Always,
                 operation: Operation::Alias(id),
             })
             .await
@@ -125,7 +133,7 @@ fn card_id(id: &ConnectorVaultId) -> VaultResult<&Alias> {
     let refuse =
         |why: &str| Report::new(VaultError::InvalidRequest).attach(Detail::new(why.to_owned()));
     match id {
-        ConnectorVaultId::Single { id, cvc: None } => Ok(id),
+        ConnectorVaultId::Single { id, cvc: None, .. } => Ok(id),
         ConnectorVaultId::Single { cvc: Some(_), .. } => Err(refuse(
             "this id has a separate CVC alias, so it comes from the alias connector's single-id mode; a CMP card is identified by its card id alone (ConnectorVaultId::Single { id: CRD…, cvc: None })",
         )),
@@ -162,7 +170,7 @@ impl ExternalVault for CmpConnector {
                         method: Method::POST,
                         url: self.base.routes().aliases.clone(),
                         body: Some(Bytes::from(body)),
-                        idempotent: false,
+                        resend: self.base.create_resend(),
                         operation: Operation::Create,
                     })
                     .await
@@ -189,15 +197,50 @@ impl ExternalVault for CmpConnector {
         self.base
             .traced("delete", async move {
                 let id = card_id(&request.connector_vault_id)?;
-                match self.exchange(Method::DELETE, id.as_str()).await {
-                    Ok(_) => Ok(DeleteResponse::new(vec![id.clone()], Vec::new())),
-                    Err(report) if report.kind() == VaultError::AliasNotFound => {
-                        Ok(DeleteResponse::new(Vec::new(), vec![id.clone()]))
-                    }
-                    Err(report) => Err(needs_scope(report, "cards:write", "deleting a card")),
+                // With the duplicate-card check on, every customer who stored this PAN
+                // got this card id (303): removing it would break their cards too.
+                if self.base.fingerprinting().is_on() {
+                    let kept = RecordAction::Kept(KeptBecause::SharedByValue);
+                    return Ok(self.outcome(DeleteScope::PaymentMethod, id, kept));
                 }
+                self.remove(DeleteScope::PaymentMethod, id).await
             })
             .await
+    }
+
+    async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
+        self.base
+            .traced("erase", async move {
+                let id = card_id(&request.connector_vault_id)?;
+                if request.fields.is_empty() {
+                    return Ok(DeleteResponse::new(DeleteScope::EveryHolder, Vec::new()));
+                }
+                // CMP stores the card as one object: erasing any of its fields erases it.
+                self.remove(DeleteScope::EveryHolder, id).await
+            })
+            .await
+    }
+}
+
+impl CmpConnector {
+    /// `DELETE /cards/{id}`; an unknown card counts as already gone.
+    async fn remove(&self, scope: DeleteScope, id: &Alias) -> VaultResult<DeleteResponse> {
+        let action = match self.exchange(Method::DELETE, id.as_str()).await {
+            Ok(_) => RecordAction::Removed,
+            Err(report) if report.kind() == VaultError::AliasNotFound => RecordAction::AlreadyGone,
+            Err(report) => return Err(needs_scope(report, "cards:write", "deleting a card")),
+        };
+        Ok(self.outcome(scope, id, action))
+    }
+
+    fn outcome(&self, scope: DeleteScope, id: &Alias, action: RecordAction) -> DeleteResponse {
+        let record = RecordOutcome::new(
+            StoredPart::CardObject,
+            id.clone(),
+            Storage::Persistent,
+            action,
+        );
+        DeleteResponse::new(scope, vec![record])
     }
 }
 
@@ -213,6 +256,7 @@ impl ExternalVault for CmpConnector {
 /// | OAuth scopes | none requested: the service account's granted scopes (`cards:write`, `cards:read`, and `cards:read-pci` for PCI clients); asking for one not granted fails with `invalid_scope` |
 /// | timeouts | [`Timeouts::default`]: connect 2 s, attempt 5 s, total 15 s |
 /// | retries | [`RetryPolicy::default`]: 3 attempts, 50 ms..1 s full-jitter backoff, for 502/503/504, 429 and transport failures; never for 500 or 4xx |
+/// | duplicate-card check | on (CMP's default): delete keeps card objects, inserts may be re-sent |
 /// | largest response read | 1 MiB |
 pub struct CmpConnectorBuilder(VgsConnectorBuilder);
 
@@ -280,6 +324,18 @@ impl CmpConnectorBuilder {
     /// Retry policy. Default [`RetryPolicy::default`].
     pub fn retry(self, retry: RetryPolicy) -> Self {
         CmpConnectorBuilder(self.0.retry(retry))
+    }
+
+    /// Whether the tenant's duplicate-card check is on (CMP answers a known PAN with
+    /// 303 and the existing card): it decides whether delete may remove a card object
+    /// and whether an insert may be re-sent. Default `true`, CMP's default.
+    pub fn duplicate_card_check(self, on: bool) -> Self {
+        let setting = if on {
+            crate::Fingerprinting::On
+        } else {
+            crate::Fingerprinting::Off
+        };
+        CmpConnectorBuilder(self.0.fingerprinting(setting))
     }
 
     /// The largest response body read, in bytes. Default 1 MiB.
@@ -403,6 +459,7 @@ mod tests {
         let single = ConnectorVaultId::Single {
             id: Alias::new("tok_w").expect("alias"),
             cvc: Some(Alias::new("tok_c").expect("alias")),
+            cvc_expires_at: None,
         };
         assert!(card_id(&single).is_err());
     }

@@ -269,6 +269,7 @@ pub(crate) fn parse_insert(
     let mut response = InsertResponse::new(ConnectorVaultId::Single {
         id: view.id,
         cvc: None,
+        cvc_expires_at: None,
     });
     if let Some(aliases) = view.aliases {
         response = response.with_card_aliases(aliases);
@@ -533,7 +534,8 @@ mod tests {
             created.connector_vault_id,
             ConnectorVaultId::Single {
                 id: Alias::new("CRDabc").expect("id"),
-                cvc: None
+                cvc: None,
+                cvc_expires_at: None,
             }
         );
         assert_eq!(created.fingerprint, Some(Fingerprint("FPRx".to_owned())));

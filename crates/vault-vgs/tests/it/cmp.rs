@@ -1,12 +1,14 @@
 //! The CMP connector against the in-process vgs-mock: create, duplicate 303, PCI and
-//! non-PCI retrieve, CVC expiry on the mock's manual clock, delete, 422, and CMP's
+//! non-PCI retrieve, CVC expiry on the mock's manual clock, delete (kept while the
+//! duplicate check shares the card) and erase, 422, and CMP's
 //! retry rule (500 once, 503 until it passes) proven by the mock's request counts.
 
 use std::time::Duration;
 
 use vault_core::{
-    Alias, Card, CardAliases, ConnectorVaultId, CvcStatus, DeleteRequest, ExpiryMonth, ExpiryYear,
-    ExternalVault, InsertRequest, PaymentMethodData, ReportExt, RetrieveRequest, VaultError,
+    Alias, Card, CardAliases, ConnectorVaultId, CvcStatus, DeleteRequest, DeleteScope,
+    EraseRequest, ExpiryMonth, ExpiryYear, ExternalVault, InsertRequest, KeptBecause,
+    PaymentMethodData, RecordAction, ReportExt, RetrieveRequest, StoredPart, VaultError,
 };
 use vault_vgs::{CmpConnector, CmpConnectorBuilder, RetryPolicy};
 use vgs_mock::{
@@ -53,7 +55,7 @@ fn non_pci(mock: &vgs_mock::MockHandle) -> CmpConnector {
 
 fn card_id(id: &ConnectorVaultId) -> &Alias {
     match id {
-        ConnectorVaultId::Single { id, cvc: None } => id,
+        ConnectorVaultId::Single { id, cvc: None, .. } => id,
         other => panic!("a CMP card is one id: {other:?}"),
     }
 }
@@ -184,9 +186,13 @@ async fn the_cvc_comes_back_while_its_window_is_open_then_is_none_and_expired() 
 }
 
 #[tokio::test]
-async fn delete_removes_the_card_and_it_is_then_not_found() {
+async fn with_the_duplicate_check_off_delete_removes_the_card_and_it_is_then_not_found() {
     let mock = mock_with(config()).await;
-    let vault = pci(&mock);
+    mock.state().set_duplicate_card_check(DEMO_VAULT_ID, false);
+    let vault = builder(&mock)
+        .duplicate_card_check(false)
+        .build()
+        .expect("connector");
     let id = vault
         .insert(InsertRequest::card(card()))
         .await
@@ -196,7 +202,8 @@ async fn delete_removes_the_card_and_it_is_then_not_found() {
         .delete(DeleteRequest::new(id.clone()))
         .await
         .expect("delete");
-    assert_eq!(deleted.removed, [card_id(&id).clone()]);
+    assert_eq!(deleted.removed(), [card_id(&id)]);
+    assert_eq!(deleted.records[0].part, StoredPart::CardObject);
     let err = vault
         .retrieve(RetrieveRequest::new(id.clone()))
         .await
@@ -211,9 +218,56 @@ async fn delete_removes_the_card_and_it_is_then_not_found() {
         .delete(DeleteRequest::new(id.clone()))
         .await
         .expect("idempotent");
-    assert_eq!(again.already_gone, [card_id(&id).clone()]);
+    assert_eq!(again.already_gone(), [card_id(&id)]);
     assert_eq!(mock.stats().api_count(Route::DeleteCard, 204), 1);
     assert_eq!(mock.stats().api_count(Route::DeleteCard, 404), 1);
+}
+
+#[tokio::test]
+async fn with_the_duplicate_check_on_delete_keeps_the_shared_card_and_erase_removes_it() {
+    let mock = mock_with(config()).await;
+    let vault = pci(&mock);
+    // Two customers save the same card: CMP gives both the same card id (303).
+    let first = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let second = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    assert!(second.already_stored);
+    assert_eq!(first.connector_vault_id, second.connector_vault_id);
+
+    let deleted = vault
+        .delete(DeleteRequest::new(first.connector_vault_id.clone()))
+        .await
+        .expect("delete");
+    assert_eq!(deleted.scope, DeleteScope::PaymentMethod);
+    assert_eq!(
+        deleted.records[0].action,
+        RecordAction::Kept(KeptBecause::SharedByValue)
+    );
+    assert_eq!(mock.stats().api_total(Route::DeleteCard), 0, "nothing sent");
+    let back = vault
+        .retrieve(RetrieveRequest::new(second.connector_vault_id.clone()))
+        .await
+        .expect("the other customer's card still reads");
+    assert_eq!(back.card(), Some(&card()));
+
+    let erased = vault
+        .erase(EraseRequest::cardholder_data(
+            first.connector_vault_id.clone(),
+        ))
+        .await
+        .expect("erase");
+    assert_eq!(erased.scope, DeleteScope::EveryHolder);
+    assert_eq!(erased.removed(), [card_id(&first.connector_vault_id)]);
+    let err = vault
+        .retrieve(RetrieveRequest::new(second.connector_vault_id))
+        .await
+        .expect_err("erased for every holder");
+    assert_eq!(err.kind(), VaultError::AliasNotFound);
 }
 
 #[tokio::test]

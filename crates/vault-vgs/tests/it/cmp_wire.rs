@@ -36,19 +36,19 @@ async fn token_endpoint(server: &MockServer, expected: u64) {
 }
 
 fn cmp(server: &MockServer) -> Arc<dyn ExternalVault> {
-    Arc::new(
-        CmpConnector::builder()
-            .credentials(CLIENT_ID, CLIENT_SECRET.to_owned().into())
-            .vault_id(VAULT)
-            .endpoint(server.uri())
-            .retry(RetryPolicy {
-                base_backoff: Duration::from_millis(1),
-                max_backoff: Duration::from_millis(5),
-                ..RetryPolicy::default()
-            })
-            .build()
-            .expect("connector"),
-    )
+    Arc::new(cmp_builder(server).build().expect("connector"))
+}
+
+fn cmp_builder(server: &MockServer) -> vault_vgs::CmpConnectorBuilder {
+    CmpConnector::builder()
+        .credentials(CLIENT_ID, CLIENT_SECRET.to_owned().into())
+        .vault_id(VAULT)
+        .endpoint(server.uri())
+        .retry(RetryPolicy {
+            base_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        })
 }
 
 fn card_document(id: &str, pci: bool) -> serde_json::Value {
@@ -68,6 +68,7 @@ fn card_id(id: &str) -> ConnectorVaultId {
     ConnectorVaultId::Single {
         id: Alias::new(id).expect("id"),
         cvc: None,
+        cvc_expires_at: None,
     }
 }
 
@@ -201,7 +202,7 @@ async fn retrieve_gets_the_card_by_id_in_either_view() {
 }
 
 #[tokio::test]
-async fn delete_sends_delete_by_id_and_a_404_counts_as_already_gone() {
+async fn without_the_duplicate_check_delete_sends_delete_by_id_and_a_404_counts_as_already_gone() {
     let server = MockServer::start().await;
     token_endpoint(&server, 1).await;
     Mock::given(method("DELETE"))
@@ -220,17 +221,20 @@ async fn delete_sends_delete_by_id_and_a_404_counts_as_already_gone() {
         .expect(1)
         .mount(&server)
         .await;
-    let vault = cmp(&server);
+    let vault = cmp_builder(&server)
+        .duplicate_card_check(false)
+        .build()
+        .expect("connector");
     let deleted = vault
         .delete(DeleteRequest::new(card_id("CRDx")))
         .await
         .expect("204");
-    assert_eq!(deleted.removed, [Alias::new("CRDx").expect("id")]);
+    assert_eq!(deleted.removed(), [&Alias::new("CRDx").expect("id")]);
     let gone = vault
         .delete(DeleteRequest::new(card_id("CRDgone")))
         .await
         .expect("404");
-    assert_eq!(gone.already_gone, [Alias::new("CRDgone").expect("id")]);
+    assert_eq!(gone.already_gone(), [&Alias::new("CRDgone").expect("id")]);
 }
 
 #[tokio::test]

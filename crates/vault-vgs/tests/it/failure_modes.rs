@@ -8,7 +8,7 @@ use vault_core::{
     AliasFormat, ConnectorVaultId, ExternalVault, InsertRequest, ReportExt, RetrieveRequest,
     VaultError,
 };
-use vault_vgs::{RetryPolicy, Timeouts, VgsConnector};
+use vault_vgs::{Fingerprinting, RetryPolicy, Timeouts, VgsConnector};
 use vgs_mock::{FailWith, MockConfig, Route};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,6 +19,7 @@ fn alias_id(alias: &str) -> ConnectorVaultId {
     ConnectorVaultId::Single {
         id: vault_core::Alias::new(alias).expect("alias"),
         cvc: None,
+        cvc_expires_at: None,
     }
 }
 
@@ -83,24 +84,129 @@ async fn missing_scope_is_forbidden_and_named() {
 }
 
 #[tokio::test]
-async fn unknown_vault_is_vault_not_found() {
-    let mock = mock().await;
-    let vault = builder(&mock)
-        .vault_id("tntunknown00")
-        .build()
-        .expect("connector");
-    let err = vault
+async fn a_vault_the_service_account_is_not_assigned_to_is_invalid_credentials_naming_it() {
+    // VGS answers 401 (not 404) for a vault the service account is not assigned to,
+    // and so for one that does not exist.
+    let mock = mock_with(
+        MockConfig::demo()
+            .with_vault("tntother0002", "other-user", "other-pass")
+            .with_client("narrow", "narrow-secret", &vgs_mock::ALIAS_SCOPES),
+    )
+    .await;
+    let narrow = |vault: &str| {
+        builder(&mock)
+            .credentials("narrow", "narrow-secret".to_owned().into())
+            .vault_id(vault)
+            .build()
+            .expect("connector")
+    };
+    // `narrow` reaches every vault (the mock's default) until restricted: use the
+    // unknown vault and, for an existing one, a client assigned elsewhere.
+    let err = narrow("tntunknown00")
         .insert(InsertRequest::card(card()))
         .await
         .expect_err("unknown vault");
-    assert_eq!(err.kind(), VaultError::VaultNotFound);
-    assert_eq!(err.http_status(), Some(404));
+    assert_eq!(err.kind(), VaultError::InvalidCredentials);
+    assert_eq!(err.http_status(), Some(401));
     assert!(err.trace_id().is_some(), "v2 errors carry VGS's trace id");
-    let err = vault
+    assert!(
+        err.details()
+            .iter()
+            .any(|d| d.contains("not assigned to vault tntunknown00")),
+        "{:?}",
+        err.details()
+    );
+    assert!(
+        err.summary().contains("assigned to this vault"),
+        "the fix says what to check"
+    );
+
+    let restricted = mock_with(MockConfig::demo().with_vault("tntother0002", "u", "p")).await;
+    restricted
+        .state()
+        .assign_client(crate::support::DEMO_CLIENT_ID, &["tntother0002"]);
+    let err = connector(&restricted)
         .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_x")))
         .await
-        .expect_err("unknown vault");
-    assert_eq!(err.kind(), VaultError::VaultNotFound);
+        .expect_err("not assigned");
+    assert_eq!(err.kind(), VaultError::InvalidCredentials);
+    assert_eq!(
+        restricted.stats().api_total(Route::RevealAlias),
+        2,
+        "one retry with a fresh token, then the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_vault_without_reveal_is_reveal_disabled_with_the_fix() {
+    let mock = mock_with(MockConfig::demo().with_reveal(false)).await;
+    let vault = connector(&mock);
+    let stored = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("storing needs no reveal");
+    let err = vault
+        .retrieve(RetrieveRequest::new(stored.connector_vault_id))
+        .await
+        .expect_err("reveal disabled");
+    assert_eq!(err.kind(), VaultError::RevealDisabled);
+    assert_eq!(err.http_status(), Some(403));
+    assert!(!err.is_retryable());
+    assert!(err.summary().contains("enable reveal"), "{}", err.summary());
+    assert_eq!(
+        mock.stats().api_count(Route::RevealMultipleAliases, 403),
+        1,
+        "not retried"
+    );
+    // A missing scope is still Forbidden, not RevealDisabled.
+    let scoped = mock_with(MockConfig::demo().with_client("writer", "w", &["aliases:write"])).await;
+    let writer = builder(&scoped)
+        .credentials("writer", "w".to_owned().into())
+        .build()
+        .expect("connector");
+    let err = writer
+        .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_x")))
+        .await
+        .expect_err("no read scope");
+    assert_eq!(err.kind(), VaultError::Forbidden);
+}
+
+#[tokio::test]
+async fn without_fingerprinting_an_insert_that_may_have_landed_is_not_resent() {
+    let mock = mock_with(MockConfig::demo().with_fingerprinting(false)).await;
+    let vault = builder(&mock)
+        .fingerprinting(Fingerprinting::Off)
+        .build()
+        .expect("connector");
+    for fault in [FailWith::Status(503), FailWith::Reset] {
+        mock.state().reset_stats();
+        mock.fail_next(Route::CreateAliases, 1, fault);
+        let err = vault
+            .insert(InsertRequest::card(card()))
+            .await
+            .expect_err("outcome unknown");
+        assert_eq!(err.kind(), VaultError::InsertOutcomeUnknown, "{fault:?}");
+        assert!(
+            !err.is_retryable(),
+            "a caller's retry loop must not resend it"
+        );
+        assert_eq!(
+            mock.stats().api_total(Route::CreateAliases),
+            1,
+            "{fault:?}: sent once"
+        );
+        let summary = err.summary();
+        assert!(summary.contains("may be stored"), "{summary}");
+        assert!(summary.contains("insert the card again"), "{summary}");
+    }
+    // A request that never left (429 refused before processing) is still retried.
+    mock.state().reset_stats();
+    mock.fail_next(Route::CreateAliases, 1, FailWith::Status(429));
+    vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("429 is safe to retry");
+    assert_eq!(mock.stats().api_total(Route::CreateAliases), 2);
 }
 
 #[tokio::test]

@@ -1,14 +1,16 @@
 //! Round trips against an in-process vgs-mock: per-field and single-id, v2 and v1,
-//! CVC kept volatile (checked on the mock's side) and expiring, delete, isolation.
+//! CVC kept volatile (checked on the mock's side) and expiring, delete that never
+//! breaks another card (fingerprinting on and off), erase, missing fields, isolation.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use vault_core::{
-    AliasFormat, CardField, ConnectorVaultId, DeleteRequest, ExternalVault, InsertRequest,
-    ReportExt, RetrieveRequest, Storage, TokenizationMode, VaultError,
+    AliasFormat, CardField, ConnectorVaultId, DeleteRequest, DeleteScope, EraseRequest,
+    ExternalVault, InsertRequest, KeptBecause, MissingReason, RecordAction, ReportExt,
+    RetrieveRequest, Storage, StoredPart, TokenizationMode, VaultError,
 };
-use vault_vgs::{ApiGeneration, VgsConnector};
+use vault_vgs::{ApiGeneration, Fingerprinting, VgsConnector};
 use vgs_mock::{DEMO_V1_PASSWORD, DEMO_V1_USERNAME, MockClock, MockConfig};
 
 use crate::support::{DEMO_VAULT_ID, card, connector, mock, mock_with};
@@ -74,7 +76,10 @@ async fn single_id_mode_still_keeps_the_cvc_apart_and_volatile() {
         .insert(InsertRequest::card(card()).with_mode(TokenizationMode::SingleId))
         .await
         .expect("insert");
-    let ConnectorVaultId::Single { id, cvc: Some(cvc) } = &stored.connector_vault_id else {
+    let ConnectorVaultId::Single {
+        id, cvc: Some(cvc), ..
+    } = &stored.connector_vault_id
+    else {
         panic!("single id with a cvc alias: {stored:?}");
     };
     let whole = mock
@@ -147,35 +152,53 @@ async fn v1_round_trip_with_access_credentials() {
     assert_eq!(vault.token_fetches(), None);
 }
 
+/// A mock whose vault has fingerprinting off, and a connector configured so.
+async fn unfingerprinted() -> (vgs_mock::MockHandle, VgsConnector) {
+    let mock = mock_with(MockConfig::demo().with_fingerprinting(false)).await;
+    let vault = crate::support::builder(&mock)
+        .fingerprinting(Fingerprinting::Off)
+        .build()
+        .expect("connector");
+    (mock, vault)
+}
+
 #[tokio::test]
-async fn delete_removes_the_card_and_a_second_delete_finds_it_gone() {
-    let mock = mock().await;
-    let vault = connector(&mock);
+async fn without_fingerprinting_delete_removes_every_record_and_a_second_finds_them_gone() {
+    let (mock, vault) = unfingerprinted().await;
     let stored = vault
         .insert(InsertRequest::card(card()))
         .await
         .expect("insert");
     let id = stored.connector_vault_id;
-    let number = fields(&id)[&CardField::CardNumber].alias.clone();
-    let cvc = fields(&id)[&CardField::CardCvc].alias.clone();
+    let aliases: Vec<_> = fields(&id).values().map(|f| f.alias.clone()).collect();
 
     let deleted = vault
         .delete(DeleteRequest::new(id.clone()))
         .await
         .expect("delete");
-    assert_eq!(deleted.removed.len(), 2, "card number and CVC");
-    assert!(deleted.removed.contains(&number) && deleted.removed.contains(&cvc));
-    assert_eq!(deleted.retained.len(), 2, "shared expiry records stay");
-    assert!(mock.record(DEMO_VAULT_ID, number.as_str()).is_none());
-    assert!(mock.record(DEMO_VAULT_ID, cvc.as_str()).is_none());
-
+    assert_eq!(deleted.scope, DeleteScope::PaymentMethod);
+    assert_eq!(
+        deleted.removed().len(),
+        4,
+        "number, expiry month and year, CVC"
+    );
+    assert!(deleted.kept().is_empty());
+    for alias in &aliases {
+        assert!(
+            mock.record(DEMO_VAULT_ID, alias.as_str()).is_none(),
+            "{alias}"
+        );
+    }
+    let number = &fields(&id)[&CardField::CardNumber].alias;
     let err = vault
         .retrieve(RetrieveRequest::new(id.clone()))
         .await
         .expect_err("deleted");
     assert_eq!(err.kind(), VaultError::AliasNotFound);
     assert!(
-        err.details().iter().any(|d| d.contains(number.as_str())),
+        err.details()
+            .iter()
+            .any(|d| d.contains(number.as_str()) && d.contains("card_number")),
         "{:?}",
         err.details()
     );
@@ -184,39 +207,290 @@ async fn delete_removes_the_card_and_a_second_delete_finds_it_gone() {
         .delete(DeleteRequest::new(id))
         .await
         .expect("second delete");
-    assert!(again.removed.is_empty());
-    assert_eq!(again.already_gone.len(), 2);
+    assert!(again.removed().is_empty());
+    assert_eq!(again.already_gone().len(), 4);
+}
+
+/// The card of the issue's first reproduction: another number, the same holder.
+fn holder_card(number: &str) -> vault_core::Card {
+    let mut card = card();
+    card.number = number.parse().expect("valid");
+    card.holder_name = Some("John Smith".parse().expect("valid"));
+    card
 }
 
 #[tokio::test]
-async fn deleting_one_card_leaves_another_with_the_same_expiry_intact() {
+async fn deleting_a_card_never_breaks_another_that_shares_its_values() {
+    // Issue #17's reproductions, with fingerprinting on (the default) and off: A and B
+    // share a holder name, C and D a card number (one card saved by two customers);
+    // all four share expiry and CVC.
+    for fingerprinting in [Fingerprinting::On, Fingerprinting::Off] {
+        let mock = mock_with(MockConfig::demo().with_fingerprinting(fingerprinting.is_on())).await;
+        let vault = crate::support::builder(&mock)
+            .fingerprinting(fingerprinting)
+            .build()
+            .expect("connector");
+        let a = holder_card("4111111111111111");
+        let b = holder_card("5555555555554444");
+        let c = card();
+        let d = card();
+        let mut ids = Vec::new();
+        for card in [&a, &b, &c, &d] {
+            let stored = vault
+                .insert(InsertRequest::card(card.clone()))
+                .await
+                .expect("insert");
+            ids.push(stored.connector_vault_id);
+        }
+        let shared = |x: usize, y: usize, field| fields(&ids[x])[&field] == fields(&ids[y])[&field];
+        assert_eq!(
+            shared(0, 1, CardField::CardHolderName),
+            fingerprinting.is_on()
+        );
+        assert_eq!(shared(2, 3, CardField::CardNumber), fingerprinting.is_on());
+
+        let deleted_a = vault
+            .delete(DeleteRequest::new(ids[0].clone()))
+            .await
+            .expect("delete A");
+        let deleted_c = vault
+            .delete(DeleteRequest::new(ids[2].clone()))
+            .await
+            .expect("delete C");
+        for deleted in [&deleted_a, &deleted_c] {
+            match fingerprinting {
+                Fingerprinting::On => {
+                    assert!(
+                        deleted.removed().is_empty(),
+                        "{fingerprinting}: {deleted:?}"
+                    );
+                    assert!(
+                        deleted
+                            .records
+                            .iter()
+                            .all(|r| r.action == RecordAction::Kept(KeptBecause::SharedByValue))
+                    );
+                }
+                Fingerprinting::Off => {
+                    assert!(deleted.kept().is_empty(), "{fingerprinting}: {deleted:?}");
+                    assert_eq!(deleted.removed().len(), deleted.records.len());
+                }
+            }
+        }
+        for (id, expected) in [(&ids[1], &b), (&ids[3], &d)] {
+            let back = vault
+                .retrieve(RetrieveRequest::new(id.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("{fingerprinting}: the other card broke: {e:?}"));
+            assert!(
+                back.missing.is_empty(),
+                "{fingerprinting}: {:?}",
+                back.missing
+            );
+            assert_eq!(back.card(), Some(expected), "{fingerprinting}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_single_id_record_is_the_cards_own_and_delete_removes_it_even_with_fingerprinting() {
     let mock = mock().await;
     let vault = connector(&mock);
-    let mut other = card();
-    other.number = "5555555555554444".parse().expect("valid");
+    let insert = || vault.insert(InsertRequest::card(card()).with_mode(TokenizationMode::SingleId));
+    let first = insert().await.expect("insert").connector_vault_id;
+    let second = insert().await.expect("insert").connector_vault_id;
+    let record = |id: &ConnectorVaultId| match id {
+        ConnectorVaultId::Single { id, .. } => id.clone(),
+        ConnectorVaultId::Multi(_) => panic!("single id expected"),
+    };
+    assert_ne!(
+        record(&first),
+        record(&second),
+        "equal cards, records of their own"
+    );
+    let deleted = vault
+        .delete(DeleteRequest::new(first.clone()))
+        .await
+        .expect("delete");
+    let actions: Vec<_> = deleted.records.iter().map(|r| (r.part, r.action)).collect();
+    assert_eq!(
+        actions,
+        [
+            (StoredPart::WholeCard, RecordAction::Removed),
+            (
+                StoredPart::Field(CardField::CardCvc),
+                RecordAction::Kept(KeptBecause::SharedByValue)
+            ),
+        ]
+    );
+    assert!(
+        mock.record(DEMO_VAULT_ID, record(&first).as_str())
+            .is_none()
+    );
+    let back = vault
+        .retrieve(RetrieveRequest::new(second))
+        .await
+        .expect("the other card reads");
+    assert_eq!(back.card(), Some(&card()), "CVC included: it was kept");
+}
+
+#[tokio::test]
+async fn erase_removes_a_value_everywhere_and_says_so() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    let c = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let d = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    // The same number also has an alias in another format (another connector's).
+    let other_format = crate::support::builder(&mock)
+        .card_number_format(AliasFormat::Uuid)
+        .build()
+        .expect("connector");
+    let e = other_format
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let number_aliases: Vec<_> = [&c, &e]
+        .iter()
+        .map(|s| {
+            fields(&s.connector_vault_id)[&CardField::CardNumber]
+                .alias
+                .clone()
+        })
+        .collect();
+    assert_ne!(number_aliases[0], number_aliases[1]);
+
+    let erased = vault
+        .erase(EraseRequest::fields(
+            c.connector_vault_id.clone(),
+            [CardField::CardNumber],
+        ))
+        .await
+        .expect("erase");
+    assert_eq!(erased.scope, DeleteScope::EveryHolder);
+    let removed: Vec<_> = erased.removed().into_iter().cloned().collect();
+    for alias in &number_aliases {
+        assert!(removed.contains(alias), "{alias} in {removed:?}");
+        assert!(mock.record(DEMO_VAULT_ID, alias.as_str()).is_none());
+    }
+    assert!(
+        erased
+            .records
+            .iter()
+            .all(|r| r.part == StoredPart::Field(CardField::CardNumber))
+    );
+    // Every holder of that number lost it; what was not named stays.
+    for id in [&d.connector_vault_id, &e.connector_vault_id] {
+        let err = vault
+            .retrieve(RetrieveRequest::new(id.clone()))
+            .await
+            .expect_err("number erased");
+        assert_eq!(err.kind(), VaultError::AliasNotFound);
+    }
+    let month = &fields(&d.connector_vault_id)[&CardField::CardExpMonth].alias;
+    assert!(mock.record(DEMO_VAULT_ID, month.as_str()).is_some());
+    let again = vault
+        .erase(EraseRequest::fields(
+            c.connector_vault_id,
+            [CardField::CardNumber],
+        ))
+        .await
+        .expect("erase again");
+    assert_eq!(again.already_gone().len(), 1);
+}
+
+#[tokio::test]
+async fn a_field_whose_record_vanished_is_reported_never_dropped() {
+    let mock = mock().await;
+    let vault = connector(&mock);
+    let a = vault
+        .insert(InsertRequest::card(holder_card("4111111111111111")))
+        .await
+        .expect("insert");
+    let holder = fields(&a.connector_vault_id)[&CardField::CardHolderName]
+        .alias
+        .clone();
+    let cvc = fields(&a.connector_vault_id)[&CardField::CardCvc]
+        .alias
+        .clone();
+    // Someone erases the holder name and the CVC (e.g. in the dashboard).
+    assert!(mock.state().delete_alias(DEMO_VAULT_ID, holder.as_str()));
+    assert!(mock.state().delete_alias(DEMO_VAULT_ID, cvc.as_str()));
+    let back = vault
+        .retrieve(RetrieveRequest::new(a.connector_vault_id))
+        .await
+        .expect("number and expiry are there");
+    let card = back.card().expect("card");
+    assert!(card.holder_name.is_none() && card.cvc.is_none());
+    assert!(!back.is_complete());
+    let missing: Vec<_> = back.missing.iter().map(|m| (m.field, m.reason)).collect();
+    assert_eq!(
+        missing,
+        [
+            (CardField::CardHolderName, MissingReason::Gone),
+            (CardField::CardCvc, MissingReason::Gone),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_cvc_past_its_hour_is_expired_not_gone() {
+    // Whole seconds: the mock's `created_at` has no fraction.
+    let clock = MockClock::manual_at(std::time::UNIX_EPOCH + Duration::from_secs(1_704_067_200));
+    let mock = mock_with(MockConfig::demo().with_clock(clock.clone())).await;
+    let vault = crate::support::builder(&mock)
+        .wall_clock(Arc::new(crate::support::WallOf(clock.clone())))
+        .build()
+        .expect("connector");
+    let stored = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let cvc = &fields(&stored.connector_vault_id)[&CardField::CardCvc];
+    assert_eq!(
+        cvc.expires_at,
+        Some(clock.now() + Duration::from_secs(3600))
+    );
+    clock.advance(Duration::from_secs(3600));
+    let back = vault
+        .retrieve(RetrieveRequest::new(stored.connector_vault_id.clone()))
+        .await
+        .expect("retrieve");
+    assert_eq!(back.card().and_then(|c| c.cvc.as_ref()), None);
+    assert!(back.is_complete(), "an expired CVC is documented, not lost");
+    assert_eq!(back.missing[0].reason, MissingReason::Expired);
+
+    // A card stored 50 minutes after an equal CVC shares its record: its CVC goes
+    // when that record's hour ends, and it is reported as expired then, not gone.
     let first = vault
         .insert(InsertRequest::card(card()))
         .await
         .expect("insert");
-    let second = vault
-        .insert(InsertRequest::card(other.clone()))
+    clock.advance(Duration::from_secs(50 * 60));
+    let later = vault
+        .insert(InsertRequest::card(card()))
         .await
         .expect("insert");
-    // Fingerprinting: both cards share the expiry records.
+    let later_cvc = &fields(&later.connector_vault_id)[&CardField::CardCvc];
     assert_eq!(
-        fields(&first.connector_vault_id)[&CardField::CardExpMonth],
-        fields(&second.connector_vault_id)[&CardField::CardExpMonth]
+        later_cvc,
+        &fields(&first.connector_vault_id)[&CardField::CardCvc]
     );
-    vault
-        .delete(DeleteRequest::new(first.connector_vault_id))
-        .await
-        .expect("delete");
+    assert_eq!(
+        later_cvc.expires_at,
+        Some(clock.now() + Duration::from_secs(600))
+    );
+    clock.advance(Duration::from_secs(600));
     let back = vault
-        .retrieve(RetrieveRequest::new(second.connector_vault_id))
+        .retrieve(RetrieveRequest::new(later.connector_vault_id))
         .await
-        .expect("other card intact");
-    assert_eq!(back.card().map(|c| &c.number), Some(&other.number));
-    assert_eq!(back.card().map(|c| c.exp_month), Some(other.exp_month));
+        .expect("retrieve");
+    assert_eq!(back.missing[0].reason, MissingReason::Expired);
 }
 
 #[tokio::test]

@@ -31,10 +31,8 @@ pub(crate) fn multi_id(
     year: &str,
     cvc: Option<&str>,
 ) -> ConnectorVaultId {
-    let field = |alias: &str, format, storage| FieldAlias {
-        alias: Alias::new(alias).expect("alias"),
-        format,
-        storage,
+    let field = |alias: &str, format, storage| {
+        FieldAlias::new(Alias::new(alias).expect("alias"), format, storage)
     };
     let mut fields = FieldAliases::new();
     fields.insert(
@@ -91,4 +89,14 @@ pub(crate) fn connector(mock: &vgs_mock::MockHandle) -> vault_vgs::VgsConnector 
 /// `n` distinct generated test cards, each with a CVC.
 pub(crate) fn cards(n: usize) -> Vec<Card> {
     (0..n as u64).map(vaultlink_tests::card).collect()
+}
+
+/// The mock's clock as the connector's wall clock: both see the same time.
+#[derive(Debug)]
+pub(crate) struct WallOf(pub(crate) vgs_mock::MockClock);
+
+impl vault_core::WallClock for WallOf {
+    fn now(&self) -> std::time::SystemTime {
+        self.0.now()
+    }
 }

@@ -8,7 +8,7 @@ use vault_core::{
     CardField, ConnectorVaultId, DeleteRequest, ExternalVault, InsertRequest, RetrieveRequest,
     Storage, TokenizationMode,
 };
-use vault_vgs::{ApiGeneration, VgsConnector};
+use vault_vgs::{ApiGeneration, Fingerprinting, VgsConnector};
 use wiremock::matchers::{body_json, body_string, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -32,14 +32,14 @@ async fn token_endpoint(server: &MockServer, expected: u64) {
 }
 
 fn v2(server: &MockServer) -> Arc<dyn ExternalVault> {
-    Arc::new(
-        VgsConnector::builder()
-            .credentials(CLIENT_ID, CLIENT_SECRET.to_owned().into())
-            .vault_id(VAULT)
-            .endpoint(server.uri())
-            .build()
-            .expect("connector"),
-    )
+    Arc::new(v2_builder(server).build().expect("connector"))
+}
+
+fn v2_builder(server: &MockServer) -> vault_vgs::VgsConnectorBuilder {
+    VgsConnector::builder()
+        .credentials(CLIENT_ID, CLIENT_SECRET.to_owned().into())
+        .vault_id(VAULT)
+        .endpoint(server.uri())
 }
 
 fn created(aliases: &[(&str, &str, &str)]) -> serde_json::Value {
@@ -137,9 +137,17 @@ async fn v2_retrieve_reveals_persistent_fields_in_one_call_and_the_cvc_from_vola
 }
 
 #[tokio::test]
-async fn v2_delete_removes_number_and_volatile_cvc_and_keeps_shared_expiry() {
+async fn v2_delete_removes_every_record_without_fingerprinting_and_sends_nothing_with_it() {
     let server = MockServer::start().await;
     token_endpoint(&server, 1).await;
+    for alias in ["tok_sandbox_month", "tok_sandbox_year"] {
+        Mock::given(method("DELETE"))
+            .and(path(format!("/v2/{VAULT}/aliases/{alias}")))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
     Mock::given(method("DELETE"))
         .and(path(format!("/v2/{VAULT}/aliases/4111119876541111")))
         .and(header("authorization", "Bearer tok-abc"))
@@ -163,18 +171,29 @@ async fn v2_delete_removes_number_and_volatile_cvc_and_keeps_shared_expiry() {
         "tok_sandbox_year",
         Some("tok_sandbox_cvc"),
     );
-    let deleted = v2(&server)
-        .delete(DeleteRequest::new(id))
+    let deleted = v2_builder(&server)
+        .fingerprinting(Fingerprinting::Off)
+        .build()
+        .expect("connector")
+        .delete(DeleteRequest::new(id.clone()))
         .await
         .expect("delete");
     let names =
-        |v: &[vault_core::Alias]| v.iter().map(|a| a.as_str().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names(&deleted.removed), ["4111119876541111"]);
-    assert_eq!(names(&deleted.already_gone), ["tok_sandbox_cvc"]);
+        |v: Vec<&vault_core::Alias>| v.iter().map(|a| a.as_str().to_owned()).collect::<Vec<_>>();
     assert_eq!(
-        names(&deleted.retained),
-        ["tok_sandbox_month", "tok_sandbox_year"]
+        names(deleted.removed()),
+        ["4111119876541111", "tok_sandbox_month", "tok_sandbox_year"]
     );
+    assert_eq!(names(deleted.already_gone()), ["tok_sandbox_cvc"]);
+    assert!(deleted.kept().is_empty());
+    // With fingerprinting on (the default) nothing is sent: every record may be shared
+    // (the wiremock expectations above would fail on a second DELETE).
+    let kept = v2(&server)
+        .delete(DeleteRequest::new(id))
+        .await
+        .expect("delete");
+    assert!(kept.removed().is_empty() && kept.already_gone().is_empty());
+    assert_eq!(kept.kept().len(), 4);
 }
 
 #[tokio::test]
@@ -184,10 +203,25 @@ async fn v1_uses_basic_access_credentials_and_no_token_endpoint() {
     Mock::given(method("POST"))
         .and(path("/aliases"))
         .and(header("authorization", basic("US1access", "access-pass").as_str()))
-        .and(body_json(json!({"data":[
-            {"value":"{\"card_number\":\"4111111111111111\",\"card_exp_month\":\"04\",\"card_exp_year\":\"2030\"}","classifiers":["vaultlink","card"],"format":"UUID","storage":"PERSISTENT"},
-            {"value":"123","classifiers":["vaultlink","card_cvc"],"format":"UUID","storage":"VOLATILE"}
-        ]})))
+        .and(|request: &wiremock::Request| {
+            // The card record carries a random per-card marker: compare the rest.
+            let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
+                return false;
+            };
+            let record: serde_json::Value =
+                serde_json::from_str(body["data"][0]["value"].as_str().unwrap_or("")).unwrap_or_default();
+            let marker = record["vaultlink_record"].as_str().unwrap_or("");
+            let marked = marker.len() == 32 && marker.bytes().all(|b| b.is_ascii_hexdigit());
+            body["data"][0]["value"] = json!("card");
+            marked
+                && record
+                    == json!({"vaultlink_record": marker, "card_number":"4111111111111111","card_exp_month":"04","card_exp_year":"2030"})
+                && body
+                    == json!({"data":[
+                        {"value":"card","classifiers":["vaultlink","card"],"format":"UUID","storage":"PERSISTENT"},
+                        {"value":"123","classifiers":["vaultlink","card_cvc"],"format":"UUID","storage":"VOLATILE"}
+                    ]})
+        })
         .respond_with(ResponseTemplate::new(201).set_body_json(created(&[
             ("tok_sandbox_card", "UUID", "PERSISTENT"),
             ("tok_sandbox_cvc", "UUID", "VOLATILE"),
@@ -207,7 +241,7 @@ async fn v1_uses_basic_access_credentials_and_no_token_endpoint() {
         .insert(InsertRequest::card(card()).with_mode(TokenizationMode::SingleId))
         .await
         .expect("insert");
-    let ConnectorVaultId::Single { id, cvc } = stored.connector_vault_id else {
+    let ConnectorVaultId::Single { id, cvc, .. } = stored.connector_vault_id else {
         panic!("single-id insert returns Single");
     };
     assert_eq!(id.as_str(), "tok_sandbox_card");
@@ -235,6 +269,7 @@ async fn redirects_are_not_followed_with_credentials() {
     let id = ConnectorVaultId::Single {
         id: vault_core::Alias::new("tok_x").expect("alias"),
         cvc: None,
+        cvc_expires_at: None,
     };
     let err = v2(&server)
         .retrieve(RetrieveRequest::new(id))
@@ -291,11 +326,13 @@ async fn v1_retrieve_and_delete_of_a_single_id_use_the_spec_paths() {
         .credentials("US1access", "access-pass".to_owned().into())
         .vault_id(VAULT)
         .endpoint(server.uri())
+        .fingerprinting(Fingerprinting::Off)
         .build()
         .expect("connector");
     let id = ConnectorVaultId::Single {
         id: vault_core::Alias::new("tok_sandbox_card").expect("alias"),
         cvc: Some(vault_core::Alias::new("tok_sandbox_cvc").expect("alias")),
+        cvc_expires_at: None,
     };
     let back = vault
         .retrieve(RetrieveRequest::new(id.clone()))
@@ -303,5 +340,5 @@ async fn v1_retrieve_and_delete_of_a_single_id_use_the_spec_paths() {
         .expect("retrieve");
     assert_eq!(back.card(), Some(&card()));
     let deleted = vault.delete(DeleteRequest::new(id)).await.expect("delete");
-    assert_eq!(deleted.removed.len(), 2);
+    assert_eq!(deleted.removed().len(), 2);
 }

@@ -438,10 +438,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_baseline_retrieve_makes_the_connectors_requests_in_its_order() {
-        let field = |alias: &str, storage| FieldAlias {
-            alias: Alias::new(alias).unwrap(),
-            format: AliasFormat::Uuid,
-            storage,
+        let field = |alias: &str, storage| {
+            FieldAlias::new(Alias::new(alias).unwrap(), AliasFormat::Uuid, storage)
         };
         let id = ConnectorVaultId::Multi(BTreeMap::from([
             (

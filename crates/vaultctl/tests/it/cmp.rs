@@ -77,13 +77,30 @@ fn a_cmp_card_round_trips_through_the_command_line_by_its_card_id() {
     assert_eq!(card["card_number"], "4111111111111111");
     assert_eq!(card["card_cvc"], "987");
 
+    // The duplicate check is on: delete keeps the card (others may hold its id).
     let output = run(
         cmp(&mock).args(["delete", "--api", "cmp", &format!("id={id}")]),
         "",
     );
     assert_success(&output);
     assert!(
-        stdout(&output).contains(&format!("removed       {id}")),
+        stdout(&output).contains(&format!("kept          card object {id}")),
+        "{}",
+        stdout(&output)
+    );
+    // With the tenant's check off (VGS_FINGERPRINTING=off), delete removes it.
+    let output = run(
+        cmp(&mock).env("VGS_FINGERPRINTING", "off").args([
+            "delete",
+            "--api",
+            "cmp",
+            &format!("id={id}"),
+        ]),
+        "",
+    );
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains(&format!("removed       card object {id}")),
         "{}",
         stdout(&output)
     );

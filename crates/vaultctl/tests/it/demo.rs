@@ -54,13 +54,27 @@ fn demo_shows_aliases_and_masks_but_never_a_card_number_or_cvc_even_at_trace() {
     }
     assert!(out.contains("tok_sandbox_"), "aliases in full:\n{out}");
     assert!(out.contains("VOLATILE"), "{out}");
-    for kind in ["InvalidCredentials", "VaultNotFound", "AliasNotFound"] {
+    for (scenario, kind) in [
+        ("wrong client secret", "InvalidCredentials"),
+        ("unknown vault id", "InvalidCredentials"),
+        ("unknown alias", "AliasNotFound"),
+    ] {
         let line = out
             .lines()
-            .find(|l| l.contains(&format!("-> {kind}: ")))
-            .unwrap_or_else(|| panic!("{kind} line:\n{out}"));
+            .find(|l| l.contains(scenario))
+            .unwrap_or_else(|| panic!("{scenario} line:\n{out}"));
+        assert!(line.contains(&format!("-> {kind}: ")), "{line}");
         assert!(line.contains("Fix: "), "{line}");
     }
+    assert!(
+        out.contains("0 records removed, 17 kept"),
+        "delete never breaks another card:\n{out}"
+    );
+    assert!(
+        out.contains("Retrieving the erased card -> AliasNotFound"),
+        "{out}"
+    );
+    assert!(out.contains("deleted it -> kept"), "{out}");
     assert!(out.contains("4/4 cards round-trip"), "{out}");
     assert!(out.contains("1 access token fetch served"), "{out}");
     // The CMP card: its id, PAN alias and last four, already stored once, round-trip.
@@ -116,17 +130,26 @@ fn demo_json_is_one_document_with_aliases_under_card_field_names() {
         .collect();
     assert_eq!(
         kinds,
-        ["invalid_credentials", "vault_not_found", "alias_not_found"]
+        [
+            "invalid_credentials",
+            "invalid_credentials",
+            "alias_not_found"
+        ]
     );
     assert_eq!(doc["token_fetches"], 1);
-    assert_eq!(doc["retrieve_after_delete"], "alias_not_found");
+    assert_eq!(doc["deleted"]["removed"], 0);
+    assert_eq!(doc["deleted"]["kept"], 17);
+    assert_eq!(doc["erased"], 3);
+    assert_eq!(doc["retrieve_after_erase"], "alias_not_found");
     let cmp = &doc["cmp"];
     assert!(cmp["card_id"].as_str().unwrap().starts_with("CRD"), "{cmp}");
     assert_eq!(cmp["aliases"]["type"], "single");
     assert_eq!(cmp["card_number_last4"], "4444");
     assert_eq!(cmp["already_stored"], true);
     assert_eq!(cmp["round_trip"], true);
-    assert_eq!(cmp["retrieve_after_delete"], "alias_not_found");
+    assert_eq!(cmp["kept_by_delete"], 1);
+    assert_eq!(cmp["erased"], 1);
+    assert_eq!(cmp["retrieve_after_erase"], "alias_not_found");
     assert_no_card_number(&out, &FIXTURE_PANS);
     assert_no_cvc(&out);
 }

@@ -128,6 +128,7 @@ async fn library_flows(mock: &vgs_mock::MockHandle, out: &mut Vec<String>) {
     let id = ConnectorVaultId::Single {
         id: Alias::new("tok_sandbox_gone").expect("alias"),
         cvc: None,
+        cvc_expires_at: None,
     };
     render_report(
         out,
@@ -153,6 +154,7 @@ async fn spawned_panics(mock: &vgs_mock::MockHandle, out: &mut Vec<String>) {
         let id = ConnectorVaultId::Single {
             id: Alias::new("tok_sandbox_none").expect("alias"),
             cvc: None,
+            cvc_expires_at: None,
         };
         vault
             .retrieve(RetrieveRequest::new(id))
@@ -218,6 +220,21 @@ fn cli_runs(mock: &vgs_mock::MockHandle, out: &mut Vec<String>) {
     ));
     keep(run(
         &mut command(&["delete", "--id", id], vgs_mock::DEMO_CLIENT_SECRET),
+        "",
+    ));
+    keep(run(
+        &mut command(
+            &["erase", "--yes", "--id", id],
+            vgs_mock::DEMO_CLIENT_SECRET,
+        ),
+        "",
+    ));
+    // The card without its erased fields: the missing lines name fields, not values.
+    keep(run(
+        &mut command(
+            &["retrieve", "--reveal", "--id", id],
+            vgs_mock::DEMO_CLIENT_SECRET,
+        ),
         "",
     ));
     keep(run(

@@ -13,4 +13,5 @@ mod leaks;
 mod mock_serve;
 mod ops;
 mod replicas;
+mod shared;
 mod support;

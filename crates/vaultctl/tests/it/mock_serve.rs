@@ -80,7 +80,10 @@ fn flags_set_the_vaults_and_credentials_it_accepts() {
         "",
     );
     let line = assert_one_line_failure(&output);
-    assert!(line.contains("VaultNotFound"), "{line}");
+    assert!(
+        line.contains("not assigned to vault tntdemo00001"),
+        "{line}"
+    );
 }
 
 #[test]

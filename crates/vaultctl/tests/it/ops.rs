@@ -58,7 +58,7 @@ fn check_with_a_wrong_secret_is_one_line_and_never_echoes_the_secret() {
 }
 
 #[test]
-fn check_with_an_unknown_vault_says_the_vault_is_not_found() {
+fn check_with_an_unknown_vault_says_the_vault_refused_the_token() {
     let mock = MockServer::start();
     let output = run(
         mock.vaultctl()
@@ -67,12 +67,14 @@ fn check_with_an_unknown_vault_says_the_vault_is_not_found() {
         "",
     );
     let line = assert_one_line_failure(&output);
-    assert!(line.contains("VaultNotFound"), "{line}");
+    assert!(line.contains("InvalidCredentials"), "{line}");
     assert!(
-        stdout(&output).contains("credentials  ok"),
-        "{}",
-        stdout(&output)
+        line.contains("not assigned to vault tntunknown00"),
+        "{line}"
     );
+    let out = stdout(&output);
+    assert!(out.contains("credentials  ok"), "{out}");
+    assert!(out.contains("vault        refused"), "{out}");
 }
 
 #[test]
@@ -192,7 +194,8 @@ fn insert_retrieve_delete_round_trip_through_the_cli() {
         "{line}"
     );
 
-    // delete, then the card is gone.
+    // delete: with fingerprinting on (the default), every per-field record may be
+    // another card's too, so all are kept, each with why; the card still reads.
     let output = run(
         mock.vaultctl()
             .args(["delete", "--json", "--id"])
@@ -201,15 +204,50 @@ fn insert_retrieve_delete_round_trip_through_the_cli() {
     );
     assert_success(&output);
     let deleted: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
-    assert_eq!(deleted["removed"].as_array().unwrap().len(), 3, "{deleted}");
-    assert_eq!(
-        deleted["retained"].as_array().unwrap().len(),
-        2,
+    assert_eq!(deleted["scope"], "payment_method");
+    let records = deleted["records"].as_array().unwrap();
+    assert_eq!(records.len(), 5, "{deleted}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["action"] == "kept" && r["reason"] == "shared_by_value"),
         "{deleted}"
+    );
+    let output = run(mock.vaultctl().args(["retrieve", "--id"]).arg(&id_file), "");
+    assert_success(&output);
+
+    // erase: refused without --yes (it affects every holder), then the values go.
+    let output = run(mock.vaultctl().args(["erase", "--id"]).arg(&id_file), "");
+    let line = assert_one_line_failure(&output);
+    assert!(
+        line.contains("every stored card holding an equal value"),
+        "{line}"
+    );
+    assert!(line.contains("--yes"), "{line}");
+    let output = run(
+        mock.vaultctl()
+            .args(["erase", "--yes", "--json", "--id"])
+            .arg(&id_file),
+        "",
+    );
+    assert_success(&output);
+    let erased: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(erased["scope"], "every_holder");
+    let parts: Vec<&str> = erased["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["part"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        parts,
+        ["card_number", "card_cvc", "card_holder_name"],
+        "{erased}"
     );
     let output = run(mock.vaultctl().args(["retrieve", "--id"]).arg(&id_file), "");
     let line = assert_one_line_failure(&output);
     assert!(line.contains("alias was not found"), "{line}");
+    assert!(line.contains("card_number record"), "{line}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Behaviour across operations: vault isolation, fingerprinting, storage selection,
+//! Behaviour across operations: vault isolation, fingerprinting (on and off), deleting
+//! one alias of a value, reveal disabled, the SDKs' `q` parameter, storage selection,
 //! VOLATILE expiry on the injected clock, per-vault rate limiting, per-vault counts.
 
 use std::time::Duration;
@@ -95,6 +96,122 @@ async fn the_same_value_and_format_gets_the_same_alias_and_record() {
     let view = mock.state.record(DEMO_VAULT_ID, &first[0]).unwrap();
     assert_eq!(view.format, AliasFormat::FpeSixTFour);
     assert_eq!(view.aliases.len(), 2);
+}
+
+#[tokio::test]
+async fn without_fingerprinting_every_create_is_a_new_record_and_alias() {
+    let mock = Mock::new(MockConfig::demo().with_fingerprinting(false));
+    let card = || item("4111111111111111", "FPE_SIX_T_FOUR", "PERSISTENT");
+    let first = mock.create(vec![card(), card()]).await;
+    let again = mock.create(vec![card()]).await;
+    assert_ne!(first[0], first[1]);
+    assert_ne!(again[0], first[0]);
+    assert_eq!(mock.state.record_count(DEMO_VAULT_ID), Some(3));
+    // Deleting one leaves the others' value in place.
+    let reply = mock
+        .v1(Method::DELETE, &format!("/aliases/{}", first[0]), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let reply = mock
+        .v1(Method::GET, &format!("/aliases/{}", first[1]), None)
+        .await;
+    assert_eq!(reply.json()["data"][0]["value"], "4111111111111111");
+}
+
+#[tokio::test]
+async fn deleting_one_alias_of_a_value_keeps_its_other_aliases() {
+    // VGS: "This will only delete the alias, if the underlying value has more than one
+    // alias, the value is still retained in the vault until all associated aliases are
+    // removed."
+    let mock = Mock::demo();
+    let six_four = mock
+        .create(vec![item(
+            "4111111111111111",
+            "FPE_SIX_T_FOUR",
+            "PERSISTENT",
+        )])
+        .await;
+    let uuid = mock
+        .create(vec![item("4111111111111111", "UUID", "PERSISTENT")])
+        .await;
+    let reply = mock
+        .v1(Method::DELETE, &format!("/aliases/{}", six_four[0]), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let gone = mock
+        .v1(Method::GET, &format!("/aliases/{}", six_four[0]), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let kept = mock
+        .v1(Method::GET, &format!("/aliases/{}", uuid[0]), None)
+        .await;
+    assert_eq!(
+        kept.json()["data"][0]["aliases"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(mock.state.record_count(DEMO_VAULT_ID), Some(1));
+}
+
+#[tokio::test]
+async fn a_vault_without_reveal_answers_403_with_vgs_note_on_both_reveals() {
+    let mock = Mock::new(crate::support::two_vaults().with_reveal(false));
+    let alias = mock.create_one("secret-value").await;
+    let token = mock.token(None).await;
+    for reply in [
+        mock.v1(Method::GET, &format!("/aliases/{alias}"), None)
+            .await,
+        mock.v1(Method::GET, &format!("/aliases?aliases={alias}"), None)
+            .await,
+        mock.v2(
+            DEMO_VAULT_ID,
+            &token,
+            Method::GET,
+            &format!("/aliases/{alias}"),
+            None,
+        )
+        .await,
+    ] {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.detail(), vgs_mock::REVEAL_DISABLED);
+        assert!(!reply.text().contains("secret-value"));
+    }
+    // Storing, updating and deleting still work.
+    let reply = mock
+        .v1(Method::DELETE, &format!("/aliases/{alias}"), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_multi_reveal_also_takes_the_older_sdks_q_parameter() {
+    let mock = Mock::demo();
+    let aliases = mock
+        .create(vec![
+            item("a", "UUID", "PERSISTENT"),
+            item("b", "UUID", "PERSISTENT"),
+        ])
+        .await;
+    let reply = mock
+        .v1(
+            Method::GET,
+            &format!("/aliases?q={},{}", aliases[0], aliases[1]),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["data"][&aliases[1]]["value"], "b");
+    let both = mock
+        .v1(
+            Method::GET,
+            &format!("/aliases?aliases={}&q={}", aliases[0], aliases[1]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        both.json()["data"].as_object().unwrap().len(),
+        1,
+        "`aliases` wins over `q`"
+    );
 }
 
 #[tokio::test]

@@ -191,15 +191,22 @@ async fn a_missing_or_unknown_token_is_401() {
 }
 
 #[tokio::test]
-async fn an_unknown_vault_is_404_by_path_and_by_host() {
+async fn an_unknown_or_unassigned_vault_is_401_by_path_and_by_host() {
+    // VGS: "Absence of an assigned vault to the client credentials, even with the vault
+    // scopes assigned to the credential will result in a 401 - Unauthorized error."
     let mock = Mock::demo();
     let token = mock.token(None).await;
     let reply = mock
         .v2("tntunknown99", &token, Method::GET, "/aliases/tok_x", None)
         .await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(reply.json()["errors"][0]["code"], "not-found");
-    assert_eq!(reply.detail(), "vault not found");
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["errors"][0]["code"], "unauthorized");
+    assert!(
+        reply
+            .detail()
+            .contains("not assigned to vault tntunknown99")
+    );
+    assert!(reply.header("www-authenticate").is_some());
 
     let request = Request::builder()
         .method(Method::GET)
@@ -212,8 +219,50 @@ async fn an_unknown_vault_is_404_by_path_and_by_host() {
         .body(Body::empty())
         .unwrap();
     let reply = mock.send(request).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(reply.detail(), "vault not found");
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    // An existing vault the service account is not assigned to: 401 as well; the
+    // vault it is assigned to works with the same token.
+    assert!(
+        mock.state
+            .assign_client(vgs_mock::DEMO_CLIENT_ID, &[crate::support::OTHER_VAULT])
+    );
+    reaches_only_the_other_vault(&mock, &token).await;
+    assert!(!mock.state.assign_client("no-such-client", &[]));
+}
+
+#[tokio::test]
+async fn a_client_configured_for_some_vaults_reaches_only_those() {
+    let mut config = crate::support::two_vaults();
+    config.clients[0] = config.clients[0]
+        .clone()
+        .with_vaults(&[crate::support::OTHER_VAULT]);
+    let mock = Mock::new(config);
+    let token = mock.token(None).await;
+    reaches_only_the_other_vault(&mock, &token).await;
+}
+
+/// The token is refused (401) for the demo vault and reaches the other one (where the
+/// alias is unknown: 404).
+async fn reaches_only_the_other_vault(mock: &Mock, token: &str) {
+    let denied = mock
+        .v2(DEMO_VAULT_ID, token, Method::GET, "/aliases/tok_x", None)
+        .await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    let allowed = mock
+        .v2(
+            crate::support::OTHER_VAULT,
+            token,
+            Method::GET,
+            "/aliases/tok_x",
+            None,
+        )
+        .await;
+    assert_eq!(
+        allowed.status,
+        StatusCode::NOT_FOUND,
+        "alias unknown, vault fine"
+    );
 }
 
 #[tokio::test]
