@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{self, json_response};
-use crate::faults::{FailNext, FaultConfig};
+use crate::faults::{FailNext, FailWith, FaultConfig};
 use crate::state::MockState;
 
 #[derive(Serialize)]
@@ -89,6 +89,12 @@ pub(crate) async fn fail_next(
     body: Body,
 ) -> Response {
     match read::<FailNext>(&headers, body).await {
+        Ok(FailNext {
+            with: FailWith::Status(status),
+            ..
+        }) if !(100..=599).contains(&status) => bad_request(format!(
+            "with.status {status} is not an HTTP status: give 100 to 599"
+        )),
         Ok(next) => {
             state.fail_next(next.route, next.count, next.with);
             StatusCode::NO_CONTENT.into_response()

@@ -254,6 +254,20 @@ async fn faults_are_settable_over_json() {
     assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
     let reply = mock.v1(Method::GET, "/aliases/tok_x", None).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    // Not an HTTP status (found by schemathesis against the description): refused.
+    let reply = control(
+        &mock,
+        "/_mock/fail-next",
+        json!({"route": "token", "count": 1, "with": {"status": 600}}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("100 to 599")
+    );
 }
 
 // Over a real socket: a reset must reach the client as a broken connection.
