@@ -5,5 +5,6 @@
 
 mod cmp_swap;
 mod orchestrator_contract;
+mod proxy_logs;
 mod soak;
 mod vgs_orchestrator;

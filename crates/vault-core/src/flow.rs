@@ -31,10 +31,12 @@ pub trait ExternalVault: Send + Sync {
     /// [`ExternalVault::erase`].
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse>;
 
-    /// Erases values from the vault **everywhere**: every record holding the named
-    /// fields' values is removed, with every alias of it, so every stored payment
-    /// method holding an equal value loses it too (a right-to-erasure request for a
-    /// card number). The response's scope is [`DeleteScope::EveryHolder`].
+    /// Erases values from the vault as far as it can reach them: every record of the
+    /// named fields' values this id leads to is removed, with every alias of it. Where
+    /// the vault keeps one record per value, that is every stored payment method
+    /// holding an equal value (a right-to-erasure request for a card number), and the
+    /// response's scope is [`DeleteScope::EveryHolder`]; where it does not, the scope
+    /// says so ([`DeleteScope::ReachableRecords`]).
     ///
     /// The default implementation refuses: a connector that cannot erase says so.
     async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
@@ -175,6 +177,25 @@ pub struct FieldAlias {
         )
     )]
     pub expires_at: Option<SystemTime>,
+    /// Whether [`FieldAlias::expires_at`] is when the value goes, not only the latest
+    /// it can go (with fingerprinting, an equal value stored earlier by another card
+    /// is the same record, and may go sooner when the vault does not say when it was
+    /// made). Omitted from JSON when true.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "exact", skip_serializing_if = "is_exact")
+    )]
+    pub expiry_exact: bool,
+}
+
+#[cfg(feature = "serde")]
+fn exact() -> bool {
+    true
+}
+
+#[cfg(feature = "serde")]
+fn is_exact(exact: &bool) -> bool {
+    *exact
 }
 
 impl FieldAlias {
@@ -185,12 +206,14 @@ impl FieldAlias {
             format,
             storage,
             expires_at: None,
+            expiry_exact: true,
         }
     }
 
-    /// Records when the vault forgets the value at the latest.
-    pub fn expiring_at(mut self, at: SystemTime) -> Self {
+    /// Records when the vault forgets the value at the latest, and whether exactly then.
+    pub fn expiring_at(mut self, at: SystemTime, exact: bool) -> Self {
         self.expires_at = Some(at);
+        self.expiry_exact = exact;
         self
     }
 }
@@ -241,7 +264,8 @@ pub enum ConnectorVaultId {
         )]
         cvc: Option<Alias>,
         /// When the vault forgets the CVC at the latest (see
-        /// [`FieldAlias::expires_at`]); `None` without a CVC or for older ids.
+        /// [`FieldAlias::expires_at`]; a bound: before it a vanished CVC is
+        /// [`MissingReason::ExpiredOrGone`]); `None` without a CVC or for older ids.
         #[cfg_attr(
             feature = "serde",
             serde(
@@ -395,12 +419,12 @@ impl RetrieveResponse {
         self
     }
 
-    /// Whether every stored field came back, except values that expired as documented
-    /// (a volatile CVC after its hour): `false` means data was lost from the vault.
+    /// Whether no stored field is known to be lost: `false` when a field's record is
+    /// [`MissingReason::Gone`]. A CVC that expired as documented, or one that may have
+    /// ([`MissingReason::ExpiredOrGone`]), does not count: look at
+    /// [`RetrieveResponse::missing`] for those.
     pub fn is_complete(&self) -> bool {
-        self.missing
-            .iter()
-            .all(|m| m.reason == MissingReason::Expired)
+        self.missing.iter().all(|m| m.reason != MissingReason::Gone)
     }
 
     /// The card, if the payment method is one in clear.
@@ -454,8 +478,10 @@ pub enum MissingReason {
     /// The record is gone before its time: erased, deleted by another client, or
     /// removed in the vault's dashboard. Data was lost.
     Gone,
-    /// A volatile value is gone, and the id does not say when it was to expire (ids
-    /// written before expiry was recorded), so expiry and loss cannot be told apart.
+    /// A volatile value is gone before the latest time it could have expired, and the
+    /// id does not say exactly when it was to expire (an equal value stored earlier by
+    /// another card may have been the same record; or an id written before expiry was
+    /// recorded), so expiry and loss cannot be told apart.
     ExpiredOrGone,
 }
 
@@ -589,8 +615,16 @@ impl DeleteResponse {
 pub enum DeleteScope {
     /// [`ExternalVault::delete`]: this payment method's own records; shared ones kept.
     PaymentMethod,
-    /// [`ExternalVault::erase`]: the values, from every payment method holding them.
+    /// [`ExternalVault::erase`] where the vault keeps one record per value
+    /// (fingerprinting, a duplicate-card check): the values, from every payment method
+    /// holding them.
     EveryHolder,
+    /// [`ExternalVault::erase`] where records are not shared by value (fingerprinting
+    /// off, a single-id record of its own, an alias already gone): this payment
+    /// method's records of the values, with every alias each has. Equal values that
+    /// other payment methods stored are records of their own, which no vault API finds
+    /// by value: they stay.
+    ReachableRecords,
 }
 
 /// One record of a payment method, and what a delete or erase did with it.
@@ -699,11 +733,13 @@ mod tests {
         let mut fields = FieldAliases::new();
         fields.insert(
             CardField::CardCvc,
-            FieldAlias::new(alias("tok_c"), AliasFormat::Uuid, Storage::Volatile).expiring_at(at),
+            FieldAlias::new(alias("tok_c"), AliasFormat::Uuid, Storage::Volatile)
+                .expiring_at(at, false),
         );
         let id = ConnectorVaultId::Multi(fields);
         let json = serde_json::to_value(&id).expect("serialises");
         assert_eq!(json["card_cvc"]["expires_at"], 1_767_225_600);
+        assert_eq!(json["card_cvc"]["expiry_exact"], false);
         let back: ConnectorVaultId = serde_json::from_value(json).expect("parses");
         assert_eq!(back, id);
 
@@ -732,7 +768,10 @@ mod tests {
         ));
         let persistent = FieldAlias::new(alias("tok_p"), AliasFormat::Uuid, Storage::Persistent);
         let json = serde_json::to_string(&persistent).expect("serialises");
-        assert!(!json.contains("expires_at"), "{json}");
+        assert!(
+            !json.contains("expires_at") && !json.contains("expiry_exact"),
+            "{json}"
+        );
     }
 
     #[test]
@@ -761,7 +800,7 @@ mod tests {
     }
 
     #[test]
-    fn only_an_expired_cvc_leaves_a_retrieve_complete() {
+    fn only_a_field_known_gone_makes_a_retrieve_incomplete() {
         let card = Card::new(
             crate::CardNumber::new("4111111111111111").expect("valid"),
             crate::ExpiryMonth::new(4).expect("valid"),
@@ -779,7 +818,7 @@ mod tests {
         for (reason, complete) in [
             (MissingReason::Expired, true),
             (MissingReason::Gone, false),
-            (MissingReason::ExpiredOrGone, false),
+            (MissingReason::ExpiredOrGone, true),
         ] {
             let with = response.clone().with_missing(missing(reason));
             assert_eq!(with.is_complete(), complete, "{reason:?}");

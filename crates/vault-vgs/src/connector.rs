@@ -114,6 +114,7 @@ impl VgsConnector {
                     max_response_bytes: builder.max_response_bytes,
                     rate_limit_remaining: AtomicI64::new(-1),
                     dialect: crate::dialect::Dialect::of(builder.api),
+                    fresh_token_refused: std::sync::Mutex::new(None),
                 },
                 routes,
                 formats: Formats {
@@ -152,22 +153,28 @@ impl VgsConnector {
                 transformers::new_record_marker()
             );
             let probe = || transformers::probe_value(&value);
-            let first = self.store(&[probe()]).await?;
-            let second = self.store(&[probe()]).await?;
-            let mut aliases: Vec<Alias> = first
-                .into_iter()
-                .chain(second)
-                .map(|stored| stored.alias.alias)
-                .collect();
-            aliases.dedup();
-            let found = match aliases.len() {
-                1 => Fingerprinting::On,
-                _ => Fingerprinting::Off,
+            let alias_of = |stored: Vec<Stored>| {
+                stored
+                    .into_iter()
+                    .next()
+                    .map(|s| s.alias.alias)
+                    .ok_or_else(|| transformers::unexpected("the probe was not stored".to_owned()))
             };
-            for alias in &aliases {
-                self.delete_alias(alias, Storage::Persistent).await?;
+            let first = alias_of(self.store(&[probe()]).await?)?;
+            let second = match self.store(&[probe()]).await.and_then(alias_of) {
+                Ok(second) => second,
+                Err(report) => {
+                    // Leave nothing behind, whatever the second store did.
+                    let _ = self.delete_alias(&first, Storage::Persistent).await;
+                    return Err(report);
+                }
+            };
+            self.delete_alias(&first, Storage::Persistent).await?;
+            if second == first {
+                return Ok(Fingerprinting::On);
             }
-            Ok(found)
+            self.delete_alias(&second, Storage::Persistent).await?;
+            Ok(Fingerprinting::Off)
         })
         .await
     }
@@ -299,6 +306,7 @@ impl VgsConnector {
                 }
             }
             let chunks: Vec<&[SlotValue]> = values.chunks(MAX_VALUES_PER_REQUEST).collect();
+            let sent_at = self.inner.clock.now();
             let outcomes = self
                 .bounded(chunks.iter().map(|chunk| self.store(chunk)))
                 .await;
@@ -326,7 +334,9 @@ impl VgsConnector {
                 .zip(stored)
                 .zip(modes)
                 .map(|((result, records), mode)| {
-                    result.unwrap_or_else(|| Ok(InsertResponse::new(self.assemble(mode, records))))
+                    result.unwrap_or_else(|| {
+                        Ok(InsertResponse::new(self.assemble(mode, records, sent_at)))
+                    })
                 })
                 .collect()
         }
@@ -479,7 +489,8 @@ impl VgsConnector {
                 };
                 let cvc = match get(CardField::CardCvc) {
                     Some(field) => {
-                        self.cvc_or_missing(&field.alias, field.expires_at, &mut missing)
+                        let expiry = field.expires_at.map(|at| (at, field.expiry_exact));
+                        self.cvc_or_missing(&field.alias, expiry, &mut missing)
                             .await?
                     }
                     None => None,
@@ -500,8 +511,9 @@ impl VgsConnector {
                 let record = required("card", id)?;
                 let cvc = match cvc {
                     Some(alias) => {
-                        self.cvc_or_missing(alias, *cvc_expires_at, &mut missing)
-                            .await?
+                        // Single ids record an upper bound only.
+                        let expiry = cvc_expires_at.map(|at| (at, false));
+                        self.cvc_or_missing(alias, expiry, &mut missing).await?
                     }
                     None => None,
                 };
@@ -516,15 +528,15 @@ impl VgsConnector {
     async fn cvc_or_missing(
         &self,
         alias: &Alias,
-        expires_at: Option<SystemTime>,
+        expires_at: Option<(SystemTime, bool)>,
         missing: &mut Vec<MissingField>,
     ) -> VaultResult<Option<SecretString>> {
         let value = self.optional_cvc(alias).await?;
         if value.is_none() {
             let reason = match expires_at {
-                Some(at) if self.inner.clock.now() >= at => MissingReason::Expired,
-                Some(_) => MissingReason::Gone,
-                None => MissingReason::ExpiredOrGone,
+                Some((at, _)) if self.inner.clock.now() >= at => MissingReason::Expired,
+                Some((_, true)) => MissingReason::Gone,
+                Some((_, false)) | None => MissingReason::ExpiredOrGone,
             };
             missing.push(MissingField::new(CardField::CardCvc, alias.clone(), reason));
         }
@@ -655,9 +667,13 @@ impl VgsConnector {
 
     /// The id of a stored payment method, from what the vault returned for it; a
     /// CVC's alias records when the vault forgets it at the latest.
-    fn assemble(&self, mode: TokenizationMode, records: Vec<Stored>) -> ConnectorVaultId {
-        let now = self.inner.clock.now();
-        let expiry = |record: &Stored| self.volatile_expiry(record.created_at, now);
+    fn assemble(
+        &self,
+        mode: TokenizationMode,
+        records: Vec<Stored>,
+        sent_at: SystemTime,
+    ) -> ConnectorVaultId {
+        let expiry = |record: &Stored| self.volatile_expiry(record.created_at, sent_at);
         match mode {
             TokenizationMode::PerField => {
                 let mut fields = FieldAliases::new();
@@ -665,7 +681,8 @@ impl VgsConnector {
                     if let SlotField::Field(field) = record.slot.field {
                         let mut alias = record.alias.clone();
                         if alias.storage == Storage::Volatile {
-                            alias.expires_at = expiry(&record);
+                            let (at, exact) = expiry(&record);
+                            alias = alias.expiring_at(at, exact);
                         }
                         fields.insert(field, alias);
                     }
@@ -678,13 +695,13 @@ impl VgsConnector {
                 for record in records {
                     match record.slot.field {
                         SlotField::WholeCard => id = Some(record.alias.alias),
-                        SlotField::Field(_) => cvc = Some((expiry(&record), record.alias.alias)),
+                        SlotField::Field(_) => cvc = Some((expiry(&record).0, record.alias.alias)),
                         SlotField::Probe => {}
                     }
                 }
                 let id = id.expect("a single-id insert always stores the card record");
                 let (cvc_expires_at, cvc) = match cvc {
-                    Some((at, alias)) => (at, Some(alias)),
+                    Some((at, alias)) => (Some(at), Some(alias)),
                     None => (None, None),
                 };
                 ConnectorVaultId::Single {
@@ -696,24 +713,26 @@ impl VgsConnector {
         }
     }
 
-    /// When a volatile value stored now is forgotten at the latest. Without
-    /// fingerprinting the record is new: an hour from now. With it, an equal value
-    /// stored earlier is the same record and goes an hour after *its* creation: the
-    /// vault's `created_at` says when, if it is believable (VGS may fill it with a
-    /// default for volatile values); otherwise nobody knows, and `None` says so.
+    /// When a volatile value sent at `sent_at` is forgotten at the latest, and whether
+    /// that is exact. Its record lives an hour from its creation, which is no later
+    /// than `sent_at`: so `sent_at + 1 h` bounds it. Without fingerprinting the record
+    /// is new, and the bound is exact. With it, an equal value stored earlier is the
+    /// same record and goes an hour after *its* creation: the vault's `created_at` says
+    /// when, if it is believable (VGS may fill it with a default for volatile values);
+    /// otherwise the bound is all that is known.
     fn volatile_expiry(
         &self,
         created_at: Option<SystemTime>,
-        now: SystemTime,
-    ) -> Option<SystemTime> {
-        let ours = now + VOLATILE_LIFETIME;
+        sent_at: SystemTime,
+    ) -> (SystemTime, bool) {
+        let bound = sent_at + VOLATILE_LIFETIME;
         let believable = created_at.filter(|created| {
-            *created <= now + CLOCK_SKEW && *created + VOLATILE_LIFETIME + CLOCK_SKEW >= now
+            *created <= sent_at + CLOCK_SKEW && *created + VOLATILE_LIFETIME + CLOCK_SKEW >= sent_at
         });
         match (believable, self.inner.fingerprinting) {
-            (Some(created), _) => Some(ours.min(created + VOLATILE_LIFETIME)),
-            (None, Fingerprinting::Off) => Some(ours),
-            (None, Fingerprinting::On) => None,
+            (Some(created), _) => (bound.min(created + VOLATILE_LIFETIME), true),
+            (None, Fingerprinting::Off) => (bound, true),
+            (None, Fingerprinting::On) => (bound, false),
         }
     }
 
@@ -783,8 +802,9 @@ impl ExternalVault for VgsConnector {
             let mode = request.mode;
             let card = card_of(request.payment_method)?;
             let values = self.values_of(0, &card, mode);
+            let sent_at = self.inner.clock.now();
             let records = self.store(&values).await?;
-            Ok(InsertResponse::new(self.assemble(mode, records)))
+            Ok(InsertResponse::new(self.assemble(mode, records, sent_at)))
         })
         .await
     }
@@ -846,7 +866,20 @@ impl ExternalVault for VgsConnector {
                     Err(Probe::Failed(report)) => return Err(report),
                 }
             }
-            self.carry_out(DeleteScope::EveryHolder, plan).await
+            // Everywhere only where equal values are one record, and every record was
+            // reached: a single-id record is one card's own, and an alias already gone
+            // no longer leads to the value's other aliases.
+            let shared = self.inner.fingerprinting.is_on()
+                && plan
+                    .iter()
+                    .all(|(part, _, _, action)| {
+                        matches!(part, StoredPart::Field(_)) && *action != Plan::Gone
+                    });
+            let scope = match shared {
+                true => DeleteScope::EveryHolder,
+                false => DeleteScope::ReachableRecords,
+            };
+            self.carry_out(scope, plan).await
         })
         .await
     }

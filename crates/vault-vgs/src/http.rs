@@ -21,6 +21,10 @@ use crate::dialect::Dialect;
 use crate::retry::{Failure, Resend, RetryPolicy};
 use crate::transformers::{Operation, parse_retry_after};
 
+/// How long a vault that refused a freshly fetched token keeps the connector from
+/// invalidating tokens on its 401s.
+const FRESH_TOKEN_REFUSAL_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How close to the call's deadline a timeout counts as the deadline's (timers fire
 /// a little late or early, never exactly on it).
 const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(5);
@@ -62,6 +66,8 @@ pub(crate) struct Executor {
     pub(crate) rate_limit_remaining: AtomicI64,
     /// Media type, answers and error mapping of the API spoken.
     pub(crate) dialect: Dialect,
+    /// When the vault last refused a token fetched for the retry after a 401.
+    pub(crate) fresh_token_refused: std::sync::Mutex<Option<Instant>>,
 }
 
 enum AttemptError {
@@ -82,8 +88,34 @@ impl Executor {
             let (report, failure) = match self.attempt(&call, attempt, deadline).await {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Unauthorized(report, credential)) => {
+                    if reauthorized && self.authorizer.can_refresh() {
+                        // A token fetched just now was refused too: the token is not
+                        // the problem. Remember it, so that the next calls do not throw
+                        // away a token other vaults of this service account accept.
+                        *self
+                            .fresh_token_refused
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                        return Err(report
+                            .attach(Detail::new(
+                                "the vault refused a freshly fetched token too: the service account is likely not assigned to this vault",
+                            ))
+                            .attach(Attempt(attempt)));
+                    }
                     if reauthorized || !self.authorizer.can_refresh() {
                         return Err(report.attach(Attempt(attempt)));
+                    }
+                    let refused_lately = self
+                        .fresh_token_refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some_and(|at| at.elapsed() < FRESH_TOKEN_REFUSAL_MEMORY);
+                    if refused_lately {
+                        return Err(report
+                            .attach(Detail::new(
+                                "the vault refused a freshly fetched token moments ago; the token was kept (it is not the problem)",
+                            ))
+                            .attach(Attempt(attempt)));
                     }
                     // The token was rejected: drop exactly that one and try once more
                     // with a fresh token. This retry does not count against the policy.
@@ -98,6 +130,9 @@ impl Executor {
                 }
                 Err(AttemptError::Failed(report, failure)) => (report, failure),
             };
+            if Instant::now() >= deadline {
+                return Err(outcome_unknown(report, failure, call.resend).attach(Attempt(attempt)));
+            }
             let retries_used = attempt - u32::from(reauthorized);
             if retries_used >= self.retry.max_attempts
                 || !failure.retryable(call.resend, &self.retry)
@@ -148,11 +183,11 @@ impl Executor {
             Ok(credential) => {
                 credential.map_err(|report| AttemptError::Failed(report, Failure::Final))?
             }
-            Err(_) => return Err(self.total_timeout("waiting for an access token")),
+            Err(_) => return Err(self.total_timeout("waiting for an access token", false)),
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(self.total_timeout("before the request was sent"));
+            return Err(self.total_timeout("before the request was sent", false));
         }
         let mut request = self
             .client
@@ -171,7 +206,7 @@ impl Executor {
         // (the attempt's, or the connect timeout) is an attempt that may be retried.
         let failed = |error: reqwest::Error| {
             if error.is_timeout() && Instant::now() + DEADLINE_SLACK >= deadline {
-                self.total_timeout("waiting for the vault's answer")
+                self.total_timeout("waiting for the vault's answer", true)
             } else {
                 transport_error(error)
             }
@@ -229,14 +264,20 @@ impl Executor {
         Err(AttemptError::Failed(report, failure))
     }
 
-    /// The call ran out of its total time budget (`while` it was doing what).
-    fn total_timeout(&self, while_: &str) -> AttemptError {
+    /// The call ran out of its total time budget (`while` it was doing what). Once the
+    /// request was `sent` it may have been processed: a create that the vault does not
+    /// deduplicate then becomes `InsertOutcomeUnknown` (no time is left to retry anyway).
+    fn total_timeout(&self, while_: &str, sent: bool) -> AttemptError {
         AttemptError::Failed(
             Report::new(VaultError::Timeout).attach(Detail::new(format!(
                 "the call did not finish within its total timeout of {} ms ({while_})",
                 self.timeouts.total.as_millis()
             ))),
-            Failure::Final,
+            if sent {
+                Failure::MaybeProcessed
+            } else {
+                Failure::Final
+            },
         )
     }
 

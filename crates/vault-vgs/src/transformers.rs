@@ -881,8 +881,15 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
     }
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
@@ -894,18 +901,24 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<std::time::SystemTime> {
         let end = fraction
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(fraction.len());
+        if end == 0 {
+            return None;
+        }
         rest = &fraction[end..];
     }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
-            let sign = match rest.as_bytes()[0] {
+    let offset = match rest.as_bytes() {
+        b"Z" | b"z" => 0,
+        [sign, h1, h2, b':', m1, m2] if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) => {
+            let sign = match sign {
                 b'+' => 1,
                 b'-' => -1,
                 _ => return None,
             };
-            let hours: i64 = rest[1..3].parse().ok()?;
-            let minutes: i64 = rest[4..6].parse().ok()?;
+            let hours = i64::from(h1 - b'0') * 10 + i64::from(h2 - b'0');
+            let minutes = i64::from(m1 - b'0') * 10 + i64::from(m2 - b'0');
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
             sign * (hours * 3600 + minutes * 60)
         }
         _ => return None,
@@ -1212,12 +1225,25 @@ mod tests {
             parse_rfc3339("2023-12-31T23:00:00-01:00"),
             at(1_704_067_200)
         );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            at(1_709_164_800),
+            "a leap day"
+        );
         for bad in [
             "",
             "yesterday",
             "2024-13-01T00:00:00Z",
             "2024-01-01 00:00",
             "2024-01-01T00:00:00",
+            "2024-02-30T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+-1:00",
+            "2024-01-01T00:00:00++1:00",
+            "2024-01-01T00:00:00+24:00",
+            "2024-01-01T00:00:00+01:60",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }

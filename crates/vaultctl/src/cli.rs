@@ -73,8 +73,9 @@ pub(crate) enum Command {
     /// equal value loses it too (a right-to-erasure request).
     #[command(long_about = ERASE_ABOUT, after_long_help = CREDENTIALS_HELP)]
     Erase(EraseArgs),
-    /// Fetch a token and call the vault once: reports whether the credentials, the
-    /// scope and the vault id work.
+    /// Fetch a token, read an alias that cannot exist, and probe fingerprinting (store
+    /// a random test value twice, then delete it): reports whether the credentials,
+    /// the scope and the vault id work, and the vault's fingerprinting setting.
     #[command(after_long_help = CREDENTIALS_HELP)]
     Check(CheckArgs),
     /// Bulk migration: store every card of a JSON-lines file, writing their aliases to
@@ -170,6 +171,11 @@ pub(crate) struct ServeArgs {
     /// whose reveal was never enabled does.
     #[arg(long, value_name = "on|off", default_value = "on")]
     pub(crate) reveal: OnOff,
+    /// A VGS route file (YAML or JSON, as `vgs get routes` prints it) for the first
+    /// vault: the mock then also runs VGS's outbound and inbound proxies, and says
+    /// where after the first line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) routes: Option<std::path::PathBuf>,
 }
 
 /// A setting given as `on` or `off`.
@@ -304,9 +310,12 @@ value from the vault everywhere, use `vaultctl erase`. Records already gone are 
 as such.";
 
 const ERASE_ABOUT: &str = "\
-Erase a card's values from the vault EVERYWHERE. Every record holding the value of
-each named field is removed, with every alias it has, so EVERY stored card holding an
-equal value loses it too: use it for a right-to-erasure request for a card number or a
+Erase a card's values from the vault as far as the vault lets anyone reach them. Every
+record of each named field's value this card leads to is removed, with every alias it
+has. With fingerprinting on (one record per value), that is EVERY stored card holding an
+equal value: they lose it too. With fingerprinting off, or for a single-id record, other
+cards' equal values are records of their own that no VGS API finds by value: they stay,
+and the output says so. Use it for a right-to-erasure request for a card number or a
 holder name, not to forget one customer's card (that is `vaultctl delete`).
 
 The aliases are given as for `retrieve`. --fields names what to erase (default

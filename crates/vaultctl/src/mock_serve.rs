@@ -7,7 +7,7 @@ use vault_core::VaultId;
 use vgs_mock::{
     ALIAS_SCOPES, BasicCredentials, CARD_SCOPES, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
     DEMO_CMP_CLIENT_ID, DEMO_CMP_CLIENT_SECRET, DEMO_V1_PASSWORD, DEMO_V1_USERNAME, DEMO_VAULT_ID,
-    FaultConfig, MockConfig, TOKEN_PATH, VaultConfig,
+    FaultConfig, MockConfig, RouteFile, TOKEN_PATH, VaultConfig,
 };
 
 use crate::cli::ServeArgs;
@@ -28,13 +28,18 @@ pub(crate) fn mock_config(args: &ServeArgs) -> Result<MockConfig, Failure> {
     let username = args.username.as_deref().unwrap_or(DEMO_V1_USERNAME);
     let password = args.password.as_deref().unwrap_or(DEMO_V1_PASSWORD);
     let mut config = MockConfig::new();
+    let routes = args.routes.as_deref().map(load_routes).transpose()?;
     for (i, id) in vault_ids.iter().enumerate() {
         let mut vault = VaultConfig::new(id)
             .with_fingerprinting(args.fingerprinting.0)
             .with_reveal(args.reveal.0);
-        // v1 access credentials identify one vault: they go to the first one.
+        // v1 access credentials identify one vault (the outbound proxy's credentials
+        // too): they and the routes go to the first one.
         if i == 0 {
             vault = vault.with_v1_credentials(BasicCredentials::new(username, password));
+            if let Some(routes) = routes.clone() {
+                vault = vault.with_routes(routes);
+            }
         }
         config.vaults.push(vault);
     }
@@ -90,6 +95,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let base = mock.base_url().to_owned();
     // Scripts read this first line to learn the port: nothing may come before it.
     say!("listening on {base}");
+    let ca_file = proxy_lines(&mock, &args)?;
     let config = mock.config();
     let first_vault = config.vaults.first().map_or("", |v| v.id.as_str());
     let vaults: Vec<&str> = config.vaults.iter().map(|v| v.id.as_str()).collect();
@@ -179,7 +185,57 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let signal = shutdown.await;
     eprintln!("{signal}: stopping the mock");
     mock.stop().await;
+    if let Some(path) = ca_file {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
+}
+
+/// Reads and parses `--routes`; a refusal names the file, the line and the field.
+fn load_routes(path: &std::path::Path) -> Result<RouteFile, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(format!(
+            "cannot read --routes {}: {e}. Fix: check the path",
+            path.display()
+        ))
+    })?;
+    RouteFile::parse(&text).map_err(|error| {
+        Failure::new(format!(
+            "--routes {}: {error}. Fix: correct that field (the format is what `vgs get routes` prints)",
+            path.display()
+        ))
+    })
+}
+
+/// With routes, the proxies' lines (second and third): where they listen, the
+/// outbound proxy's credentials and the CA certificate (written to a file) that a
+/// client must trust for https upstreams. Returns the file, removed at exit.
+fn proxy_lines(
+    mock: &vgs_mock::MockHandle,
+    args: &ServeArgs,
+) -> Result<Option<std::path::PathBuf>, Failure> {
+    let (Some(outbound), Some(inbound), Some(authority)) = (
+        mock.outbound_proxy_addr(),
+        mock.inbound_proxy_addr(),
+        mock.proxy_authority(),
+    ) else {
+        return Ok(None);
+    };
+    let path = std::env::temp_dir().join(format!("vgs-mock-proxy-ca-{}.pem", outbound.port()));
+    std::fs::write(&path, authority.certificate_pem()).map_err(|e| {
+        Failure::new(format!(
+            "cannot write the proxy CA certificate to {}: {e}. Fix: make the temporary directory writable (TMPDIR)",
+            path.display()
+        ))
+    })?;
+    let username = args.username.as_deref().unwrap_or(DEMO_V1_USERNAME);
+    let password = args.password.as_deref().unwrap_or(DEMO_V1_PASSWORD);
+    say!(
+        "outbound proxy: http://{username}:{password}@{outbound} CA certificate: {} (an HTTP proxy; it intercepts TLS to https upstreams, so clients trust that certificate)",
+        path.display()
+    );
+    say!("inbound proxy: http://{inbound} (forwards to the routes' upstreams)");
+    Ok(Some(path))
 }
 
 /// Installs the Ctrl-C (SIGINT) and, on Unix, SIGTERM handlers now; the returned

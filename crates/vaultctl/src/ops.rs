@@ -123,7 +123,7 @@ pub(crate) fn scrub_digits(text: &str) -> String {
 
 /// `vaultctl retrieve`: the card behind a card's aliases, masked unless `--reveal`.
 /// Every stored field that did not come back is printed with why; the exit code is
-/// [`EXIT_PARTIAL`] when one is gone (anything but a CVC that expired as documented).
+/// [`EXIT_PARTIAL`] when one is known to be gone (not a CVC that expired, or may have).
 pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<u8, Failure> {
     if args.id.is_none() && args.aliases.iter().all(|a| !a.contains('=')) {
         return reveal_bare(args).await.map(|()| 0);
@@ -228,7 +228,7 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<u8, Failure> {
     }
     let lost: Vec<&str> = missing
         .iter()
-        .filter(|m| m.reason != MissingReason::Expired)
+        .filter(|m| m.reason == MissingReason::Gone)
         .map(|m| m.field.as_str())
         .collect();
     eprintln!(
@@ -382,6 +382,7 @@ pub(crate) async fn erase(args: EraseArgs) -> Result<(), Failure> {
 /// Prints what a delete or erase did with every record, and why.
 fn report_deletion(result: &DeleteResponse, settings: &Settings, json: bool) {
     let everywhere = result.scope == DeleteScope::EveryHolder;
+    let erase = result.scope != DeleteScope::PaymentMethod;
     if json {
         let records: Vec<Value> = result
             .records
@@ -403,19 +404,24 @@ fn report_deletion(result: &DeleteResponse, settings: &Settings, json: bool) {
                 })
             })
             .collect();
-        print_json(&json!({
-            "scope": if everywhere { "every_holder" } else { "payment_method" },
-            "records": records,
-        }));
+        let scope = match result.scope {
+            DeleteScope::PaymentMethod => "payment_method",
+            DeleteScope::EveryHolder => "every_holder",
+            _ => "reachable_records",
+        };
+        print_json(&json!({ "scope": scope, "records": records }));
         return;
     }
-    if everywhere {
-        say!(
-            "erased from {} everywhere: every stored card holding these values has lost them",
+    match (erase, everywhere) {
+        (true, true) => say!(
+            "erased from {} everywhere: the vault keeps one record per value, so every stored card holding these values has lost them",
             settings.describe()
-        );
-    } else {
-        say!("deleted from {}", settings.describe());
+        ),
+        (true, false) => say!(
+            "erased this card's records of these values from {}: the vault keeps separate records here (fingerprinting off, or a record of the card's own), so equal values other cards stored are theirs and stay",
+            settings.describe()
+        ),
+        _ => say!("deleted from {}", settings.describe()),
     }
     for record in &result.records {
         let what = format!("{} {}", record.part, record.alias);

@@ -59,6 +59,9 @@ pub struct MockConfig {
     pub clock: MockClock,
     /// How long a CMP card keeps its CVC after it was stored ([`DEFAULT_CVC_WINDOW`]).
     pub cvc_window: Duration,
+    /// CA certificates (PEM) the proxies trust for https upstreams, beside the public
+    /// roots and the mock's own proxy authority. Default none.
+    pub upstream_ca_pem: Vec<String>,
 }
 
 impl Default for MockConfig {
@@ -71,6 +74,7 @@ impl Default for MockConfig {
             faults: FaultConfig::default(),
             clock: MockClock::system(),
             cvc_window: DEFAULT_CVC_WINDOW,
+            upstream_ca_pem: Vec::new(),
         }
     }
 }
@@ -134,6 +138,20 @@ impl MockConfig {
         self
     }
 
+    /// Gives vault `vault` these proxy routes (no effect for an unknown vault id).
+    pub fn with_routes(mut self, vault: &str, routes: crate::routes::RouteFile) -> Self {
+        if let Some(slot) = self.vaults.iter_mut().find(|v| v.id == vault) {
+            slot.routes = Some(routes);
+        }
+        self
+    }
+
+    /// Trusts this CA certificate (PEM) for the proxies' https upstreams.
+    pub fn with_upstream_ca(mut self, pem: &str) -> Self {
+        self.upstream_ca_pem.push(pem.to_owned());
+        self
+    }
+
     /// Enables or disables reveal for every vault configured so far.
     pub fn with_reveal(mut self, on: bool) -> Self {
         for vault in &mut self.vaults {
@@ -193,6 +211,9 @@ pub struct VaultConfig {
     /// `GET /aliases` and `GET /aliases/{alias}` answer 403 with VGS's message.
     /// Default on.
     pub reveal: bool,
+    /// The vault's proxy routes (a VGS route file). When any vault has some, the mock
+    /// also runs the outbound and inbound proxies. Default none.
+    pub routes: Option<crate::routes::RouteFile>,
 }
 
 impl VaultConfig {
@@ -204,7 +225,14 @@ impl VaultConfig {
             duplicate_card_check: true,
             fingerprinting: true,
             reveal: true,
+            routes: None,
         }
+    }
+
+    /// Sets the vault's proxy routes.
+    pub fn with_routes(mut self, routes: crate::routes::RouteFile) -> Self {
+        self.routes = Some(routes);
+        self
     }
 
     /// Turns the vault's fingerprinting on or off.

@@ -356,6 +356,49 @@ pub(crate) async fn observe(State(state): State<MockState>, req: Request, next: 
     response
 }
 
+/// Faults for one proxied request: the answer to give instead (an injected status),
+/// or `None` to proceed. A reset drops the proxy connection and never returns.
+pub(crate) async fn before_proxy(
+    state: &MockState,
+    route: Route,
+    killer: &ConnectionKiller,
+) -> Option<Response> {
+    let decision = state.faults_engine().decide(route);
+    if decision.injected {
+        state.counters().fault_injected();
+    }
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    match decision.action {
+        Action::Proceed => None,
+        Action::Status(status) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = crate::proxy::proxy_error(code, "injected fault");
+            if code == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = state.faults_engine().retry_after_secs();
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(retry_after));
+            }
+            response
+                .headers_mut()
+                .insert(FAULT_HEADER, HeaderValue::from_static("status"));
+            state.counters().record(route, Outcome::Status(status));
+            Some(response)
+        }
+        Action::Reset => {
+            state.counters().record(route, Outcome::Reset);
+            tracing::debug!(
+                route = route.as_str(),
+                "fault: dropping the proxy connection"
+            );
+            killer.kill();
+            std::future::pending::<Option<Response>>().await
+        }
+    }
+}
+
 /// The answer of an injected status, shaped like the route's real errors.
 fn fault_response(state: &MockState, route: Route, req: &Request, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

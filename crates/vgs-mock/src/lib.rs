@@ -39,6 +39,41 @@
 //! - `GET /_mock/openapi.yaml`: [`OPENAPI_YAML`], the OpenAPI 3 description of every
 //!   route above, for Swagger UI, schemathesis or an SDK generator.
 //!
+//! # Proxies
+//!
+//! A vault given routes ([`VaultConfig::with_routes`], a [`RouteFile`] parsed from
+//! what `vgs get routes` prints) makes the mock also run VGS's two proxies, on ports
+//! of their own beside the API ([`MockHandle::outbound_proxy_addr`],
+//! [`MockHandle::inbound_proxy_addr`]):
+//!
+//! - Outbound (forward): an HTTP proxy. `Proxy-Authorization: Basic` with a vault's
+//!   access credentials, else 407. Absolute-form requests for `http://` upstreams;
+//!   `CONNECT` for `https://` ones, whose TLS the mock intercepts with a certificate of
+//!   its own authority ([`MockHandle::proxy_authority`]; clients trust its
+//!   certificate, as they trust VGS's `sandbox.pem`). The first outbound route
+//!   (`destination_override_endpoint: '*'`) whose `host_endpoint` regex matches the
+//!   upstream's host applies: its REQUEST filters reveal (REVEAL, or ENRICH in older
+//!   files), its RESPONSE filters redact. A host no route serves is forwarded without
+//!   filters.
+//! - Inbound (reverse): requests go to the first inbound route serving the Host (its
+//!   `destination_override_endpoint` is the upstream, path and query appended); the
+//!   vault is the Host's first label if it is a vault id, else the first vault with
+//!   inbound routes. REQUEST filters redact, RESPONSE filters reveal.
+//! - Filters: `transformer` JSON_PATH (`$.a.b`, `[n]`, `[*]`, `['name']`), FORM_FIELD or
+//!   REGEX (group 1 if any, else the match), `targets: [body]`, storage and alias
+//!   format from `token_manager` and `public_token_generator`, conditions on PathInfo,
+//!   ContentType, HttpMethod and Status. A body a JSON path cannot read (not JSON)
+//!   passes unchanged. An alias the vault cannot reveal is left as it is (our choice;
+//!   VGS does not document it). A value that cannot be redacted in the filter's format
+//!   stops the request (400) rather than reach the upstream in clear.
+//! - Every proxied answer carries `vgs-request-id` ([`REQUEST_ID_HEADER`]); the
+//!   vault's rate limit (429) and faults ([`Route::OutboundProxy`],
+//!   [`Route::InboundProxy`]) apply; [`Stats`] counts proxied requests and revealed
+//!   and redacted values. Logs say how many values, never which.
+//! - [`StandInProcessor`] is a processor on loopback for tests and demos: it records
+//!   what reaches it, over http or https (a certificate from a
+//!   [`CertificateAuthority`]).
+//!
 //! # Behaviour (where the spec leaves a choice, ours)
 //!
 //! - `storage` on GET/PUT/DELETE defaults to `PERSISTENT` (the spec's default): a
@@ -90,12 +125,18 @@ mod cmp;
 mod config;
 mod control;
 mod faults;
+mod filters;
 mod formats;
+mod jsonpath;
+mod processor;
+mod proxy;
 mod route;
+mod routes;
 mod server;
 mod state;
 mod stats;
 mod store;
+mod tls;
 mod token;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -118,11 +159,15 @@ pub use crate::config::{
 };
 pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
 pub use crate::formats::AliasFormat;
+pub use crate::processor::{Received, StandInProcessor};
+pub use crate::proxy::REQUEST_ID_HEADER;
 pub use crate::route::Route;
+pub use crate::routes::{RouteError, RouteFile};
 pub use crate::server::{MockHandle, start, start_on, start_with_state};
 pub use crate::state::MockState;
 pub use crate::stats::{RESET_KEY, Stats, VaultStats};
 pub use crate::store::{RecordView, Storage, VOLATILE_TTL};
+pub use crate::tls::{CertificateAuthority, IssuedCertificate};
 
 /// The OpenAPI 3 description of everything the mock serves (`crates/vgs-mock/openapi.yaml`):
 /// the token endpoint, vault API v1 (as VGS's official spec defines it), v2, CMP and

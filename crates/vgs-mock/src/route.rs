@@ -40,11 +40,17 @@ pub enum Route {
     /// CMP `DELETE /cards/{id}` (`deleteCard`).
     #[serde(rename = "deleteCard")]
     DeleteCard,
+    /// A request through the outbound (forward) proxy (`outboundProxy`).
+    #[serde(rename = "outboundProxy")]
+    OutboundProxy,
+    /// A request through the inbound (reverse) proxy (`inboundProxy`).
+    #[serde(rename = "inboundProxy")]
+    InboundProxy,
 }
 
 impl Route {
-    /// Every route: the token endpoint, the alias API's, then CMP's.
-    pub const ALL: [Route; 10] = [
+    /// Every route: the token endpoint, the alias API's, CMP's, then the proxies'.
+    pub const ALL: [Route; 12] = [
         Route::TokenEndpoint,
         Route::CreateAliases,
         Route::RevealMultipleAliases,
@@ -55,11 +61,18 @@ impl Route {
         Route::CreateCard,
         Route::GetCard,
         Route::DeleteCard,
+        Route::OutboundProxy,
+        Route::InboundProxy,
     ];
 
     /// Whether this is a CMP route (`/cards…`), which the vault API spec does not cover.
     pub fn is_cmp(self) -> bool {
         matches!(self, Route::CreateCard | Route::GetCard | Route::DeleteCard)
+    }
+
+    /// Whether this is one of the proxies (not a route of the API port).
+    pub fn is_proxy(self) -> bool {
+        matches!(self, Route::OutboundProxy | Route::InboundProxy)
     }
 
     /// The stable name used in JSON (stats keys, fault settings).
@@ -75,6 +88,8 @@ impl Route {
             Route::CreateCard => "createCard",
             Route::GetCard => "getCard",
             Route::DeleteCard => "deleteCard",
+            Route::OutboundProxy => "outboundProxy",
+            Route::InboundProxy => "inboundProxy",
         }
     }
 

@@ -30,8 +30,17 @@ use crate::store::RecordView;
 pub(crate) struct ConnectionKiller(Arc<Notify>);
 
 impl ConnectionKiller {
+    pub(crate) fn new() -> Self {
+        ConnectionKiller(Arc::new(Notify::new()))
+    }
+
     pub(crate) fn kill(&self) {
         self.0.notify_one();
+    }
+
+    /// Completes once [`kill`](Self::kill) was called.
+    pub(crate) async fn killed(&self) {
+        self.0.notified().await;
     }
 }
 
@@ -50,17 +59,22 @@ pub async fn start(config: MockConfig) -> io::Result<MockHandle> {
 /// The mock speaks plain HTTP with the configured credentials: bind it to loopback
 /// unless you know why not. Must be called within a Tokio runtime.
 pub async fn start_on(addr: SocketAddr, config: MockConfig) -> io::Result<MockHandle> {
-    serve(TcpListener::bind(addr).await?, MockState::new(config))
+    serve(TcpListener::bind(addr).await?, MockState::new(config)).await
 }
 
 /// Starts serving an existing state (e.g. one a test also drives in-process).
 pub async fn start_with_state(state: MockState) -> io::Result<MockHandle> {
-    serve(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?, state)
+    serve(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?, state).await
 }
 
-fn serve(listener: TcpListener, state: MockState) -> io::Result<MockHandle> {
+async fn serve(listener: TcpListener, state: MockState) -> io::Result<MockHandle> {
     let addr = listener.local_addr()?;
     let (shutdown, watch_shutdown) = watch::channel(false);
+    // The proxies run when a vault has routes: on the API's address, ports of their own.
+    let proxies = match state.vaults().any(|vault| vault.routes.is_some()) {
+        true => Some(crate::proxy::start(state.clone(), addr.ip(), watch_shutdown.clone()).await?),
+        false => None,
+    };
     let app = crate::router(state.clone());
     let task = tokio::spawn(accept_loop(listener, app, watch_shutdown));
     tracing::info!(%addr, "vgs-mock listening");
@@ -70,6 +84,7 @@ fn serve(listener: TcpListener, state: MockState) -> io::Result<MockHandle> {
         state,
         shutdown,
         task: Some(task),
+        proxies,
     })
 }
 
@@ -94,7 +109,7 @@ async fn accept_loop(listener: TcpListener, app: Router, mut shutdown: watch::Re
 async fn serve_connection(stream: TcpStream, app: Router, mut shutdown: watch::Receiver<bool>) {
     // Small requests and answers: don't let Nagle delay them.
     let _ = stream.set_nodelay(true);
-    let killer = ConnectionKiller(Arc::new(Notify::new()));
+    let killer = ConnectionKiller::new();
     let on_request = killer.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let mut request = request.map(Body::new);
@@ -122,6 +137,7 @@ pub struct MockHandle {
     state: MockState,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    proxies: Option<crate::proxy::Proxies>,
 }
 
 impl MockHandle {
@@ -145,6 +161,23 @@ impl MockHandle {
     /// the vault id, as in `{vault}.sandbox.vault-api.verygoodvault.com`.)
     pub fn v2_url(&self, vault: &str) -> String {
         format!("{}/v2/{vault}", self.base_url)
+    }
+
+    /// The outbound (forward) proxy's address, when a vault has routes. Clients send
+    /// proxy requests there with a vault's access credentials (HTTP proxy Basic auth).
+    pub fn outbound_proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxies.as_ref().map(|p| p.outbound)
+    }
+
+    /// The inbound (reverse) proxy's address, when a vault has routes.
+    pub fn inbound_proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxies.as_ref().map(|p| p.inbound)
+    }
+
+    /// The certificate authority the outbound proxy intercepts TLS with (clients of
+    /// https upstreams must trust its certificate), when the proxies run.
+    pub fn proxy_authority(&self) -> Option<&crate::tls::CertificateAuthority> {
+        self.proxies.as_ref().map(|p| &*p.authority)
     }
 
     /// The configuration, i.e. the vaults and credentials the mock accepts.
@@ -197,6 +230,11 @@ impl MockHandle {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        if let Some(proxies) = self.proxies.take() {
+            for task in proxies.tasks {
+                let _ = task.await;
+            }
         }
     }
 }

@@ -51,6 +51,7 @@ impl MockState {
                     v1_credentials: vault.v1_credentials.clone(),
                     store: Mutex::new(VaultStore::new(vault.fingerprinting)),
                     reveal: vault.reveal,
+                    routes: vault.routes.clone().map(Arc::new),
                     cards: Mutex::new(CardStore::default()),
                     duplicate_card_check: AtomicBool::new(vault.duplicate_card_check),
                     rate: Mutex::new(None),
@@ -215,6 +216,15 @@ impl MockState {
         self.inner.vaults.get(id)
     }
 
+    /// Every vault, in configuration order.
+    pub(crate) fn vaults(&self) -> impl Iterator<Item = &Arc<VaultSlot>> {
+        self.inner
+            .config
+            .vaults
+            .iter()
+            .filter_map(|vault| self.inner.vaults.get(&vault.id))
+    }
+
     /// The CMP tenant of an OAuth client: the vault it is bound to, else the first
     /// vault of the configuration.
     pub(crate) fn cmp_tenant(&self, client_id: &str) -> Option<&Arc<VaultSlot>> {
@@ -300,6 +310,8 @@ pub(crate) struct VaultSlot {
     pub(crate) duplicate_card_check: AtomicBool,
     /// Whether values may be revealed.
     pub(crate) reveal: bool,
+    /// The vault's proxy routes, if it has any.
+    pub(crate) routes: Option<Arc<crate::routes::RouteFile>>,
     /// The current window: (start, requests admitted in it).
     rate: Mutex<Option<(SystemTime, u32)>>,
     pub(crate) create_requests: AtomicU64,

@@ -19,7 +19,8 @@ pub const RESET_KEY: &str = "reset";
 /// `token_failures`, `expired_token_rejections`, `api_requests`
 /// (`{route: {status: count}}`, routes named as [`Route::as_str`], statuses as
 /// decimal strings or `"reset"`), `faults_injected`, `aliases_stored`,
-/// `records_stored`, `cards_stored`, `vaults` (`{vault_id: VaultStats}`).
+/// `records_stored`, `cards_stored`, `proxied_requests`, `values_revealed`,
+/// `values_redacted`, `vaults` (`{vault_id: VaultStats}`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Stats {
@@ -42,6 +43,15 @@ pub struct Stats {
     /// CMP card objects stored over all tenants.
     #[serde(default)]
     pub cards_stored: u64,
+    /// Requests the proxies forwarded to an upstream (outbound and inbound).
+    #[serde(default)]
+    pub proxied_requests: u64,
+    /// Aliases the proxies' REVEAL filters replaced with stored values.
+    #[serde(default)]
+    pub values_revealed: u64,
+    /// Values the proxies' REDACT filters stored and replaced with aliases.
+    #[serde(default)]
+    pub values_redacted: u64,
     /// Per-vault counters, keyed by vault id.
     pub vaults: BTreeMap<String, VaultStats>,
 }
@@ -107,6 +117,9 @@ pub(crate) struct Counters {
     token_failures: AtomicU64,
     expired_token_rejections: AtomicU64,
     faults_injected: AtomicU64,
+    proxied: AtomicU64,
+    revealed: AtomicU64,
+    redacted: AtomicU64,
     api: Mutex<HashMap<(Route, Outcome), u64>>,
 }
 
@@ -139,6 +152,13 @@ impl Counters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One request forwarded by a proxy, with what its filters did.
+    pub(crate) fn proxied(&self, revealed: u64, redacted: u64) {
+        self.proxied.fetch_add(1, Ordering::Relaxed);
+        self.revealed.fetch_add(revealed, Ordering::Relaxed);
+        self.redacted.fetch_add(redacted, Ordering::Relaxed);
+    }
+
     pub(crate) fn fault_injected(&self) {
         self.faults_injected.fetch_add(1, Ordering::Relaxed);
     }
@@ -150,6 +170,9 @@ impl Counters {
             &self.token_failures,
             &self.expired_token_rejections,
             &self.faults_injected,
+            &self.proxied,
+            &self.revealed,
+            &self.redacted,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -177,6 +200,9 @@ impl Counters {
             expired_token_rejections: self.expired_token_rejections.load(Ordering::Relaxed),
             api_requests,
             faults_injected: self.faults_injected.load(Ordering::Relaxed),
+            proxied_requests: self.proxied.load(Ordering::Relaxed),
+            values_revealed: self.revealed.load(Ordering::Relaxed),
+            values_redacted: self.redacted.load(Ordering::Relaxed),
             ..Stats::default()
         }
     }

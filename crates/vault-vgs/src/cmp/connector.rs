@@ -216,7 +216,12 @@ impl ExternalVault for CmpConnector {
                     return Ok(DeleteResponse::new(DeleteScope::EveryHolder, Vec::new()));
                 }
                 // CMP stores the card as one object: erasing any of its fields erases it.
-                self.remove(DeleteScope::EveryHolder, id).await
+                // With the duplicate check on, every holder of the number has this one.
+                let scope = match self.base.fingerprinting().is_on() {
+                    true => DeleteScope::EveryHolder,
+                    false => DeleteScope::ReachableRecords,
+                };
+                self.remove(scope, id).await
             })
             .await
     }

@@ -138,6 +138,68 @@ async fn a_vault_the_service_account_is_not_assigned_to_is_invalid_credentials_n
 }
 
 #[tokio::test]
+async fn a_vault_that_refuses_fresh_tokens_does_not_churn_them() {
+    // The token is fine (other vaults accept it): after a fresh one was refused too,
+    // later 401s of that vault do not throw tokens away again.
+    let mock = mock().await;
+    let vault = builder(&mock)
+        .vault_id("tntunknown00")
+        .build()
+        .expect("connector");
+    for _ in 0..3 {
+        let err = vault
+            .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_x")))
+            .await
+            .expect_err("not assigned");
+        assert_eq!(err.kind(), VaultError::InvalidCredentials);
+    }
+    assert_eq!(
+        mock.stats().token_requests,
+        2,
+        "the first token, one fresh token for the retry, then no more"
+    );
+    let err = vault
+        .retrieve(RetrieveRequest::new(alias_id("tok_sandbox_x")))
+        .await
+        .expect_err("not assigned");
+    assert!(
+        err.details().iter().any(|d| d.contains("token was kept")),
+        "{:?}",
+        err.details()
+    );
+}
+
+#[tokio::test]
+async fn without_fingerprinting_an_insert_cut_off_by_the_total_timeout_is_outcome_unknown() {
+    let mock = mock_with(MockConfig::demo().with_fingerprinting(false)).await;
+    let vault = builder(&mock)
+        .fingerprinting(Fingerprinting::Off)
+        .timeouts(Timeouts {
+            per_attempt: Duration::from_secs(5),
+            total: Duration::from_millis(300),
+            ..Timeouts::default()
+        })
+        .build()
+        .expect("connector");
+    vault.check().await.expect("token cached");
+    mock.fail_next(
+        Route::CreateAliases,
+        1,
+        FailWith::Delay(Duration::from_secs(2)),
+    );
+    let err = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect_err("cut off");
+    assert_eq!(err.kind(), VaultError::InsertOutcomeUnknown);
+    assert!(
+        !err.is_retryable(),
+        "a caller's retry loop must not resend it"
+    );
+    assert!(err.summary().contains("total timeout"), "{}", err.summary());
+}
+
+#[tokio::test]
 async fn a_vault_without_reveal_is_reveal_disabled_with_the_fix() {
     let mock = mock_with(MockConfig::demo().with_reveal(false)).await;
     let vault = connector(&mock);

@@ -405,6 +405,45 @@ async fn erase_removes_a_value_everywhere_and_says_so() {
 }
 
 #[tokio::test]
+async fn without_shared_records_erase_says_it_reached_only_this_cards_records() {
+    // Fingerprinting off: another card's equal number is a record of its own, which
+    // erase cannot find; the answer says so instead of claiming "everywhere".
+    let (_mock, vault) = unfingerprinted().await;
+    let c = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let d = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let erased = vault
+        .erase(EraseRequest::cardholder_data(c.connector_vault_id.clone()))
+        .await
+        .expect("erase");
+    assert_eq!(erased.scope, DeleteScope::ReachableRecords);
+    assert!(!erased.removed().is_empty());
+    let back = vault
+        .retrieve(RetrieveRequest::new(d.connector_vault_id))
+        .await
+        .expect("the other card's own records stay");
+    assert_eq!(back.card().map(|c| &c.number), Some(&card().number));
+
+    // A single-id record is one card's own, whatever the vault's setting.
+    let mock = mock().await;
+    let vault = connector(&mock);
+    let single = vault
+        .insert(InsertRequest::card(card()).with_mode(TokenizationMode::SingleId))
+        .await
+        .expect("insert");
+    let erased = vault
+        .erase(EraseRequest::cardholder_data(single.connector_vault_id))
+        .await
+        .expect("erase");
+    assert_eq!(erased.scope, DeleteScope::ReachableRecords);
+}
+
+#[tokio::test]
 async fn a_field_whose_record_vanished_is_reported_never_dropped() {
     let mock = mock().await;
     let vault = connector(&mock);

@@ -342,3 +342,85 @@ async fn v1_retrieve_and_delete_of_a_single_id_use_the_spec_paths() {
     let deleted = vault.delete(DeleteRequest::new(id)).await.expect("delete");
     assert_eq!(deleted.removed().len(), 2);
 }
+
+/// A wall clock the test moves.
+#[derive(Debug)]
+struct Wall(std::sync::Mutex<std::time::SystemTime>);
+
+impl vault_core::WallClock for Wall {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_cvc_whose_creation_time_is_unknown_has_an_upper_bound_and_is_expired_past_it() {
+    // With fingerprinting, a CVC may share an earlier card's record; VGS may fill
+    // `created_at` of volatile records with a default, so only `sent + 1 h` is known.
+    let server = MockServer::start().await;
+    token_endpoint(&server, 1).await;
+    let mut answer = created(&[
+        ("4111119876541111", "FPE_SIX_T_FOUR", "PERSISTENT"),
+        ("tok_sandbox_month", "UUID", "PERSISTENT"),
+        ("tok_sandbox_year", "UUID", "PERSISTENT"),
+        ("tok_sandbox_cvc", "UUID", "VOLATILE"),
+    ]);
+    answer["data"][3]["created_at"] = json!("1970-01-01T00:00:00Z");
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/{VAULT}/aliases")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(answer))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{VAULT}/aliases")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+            "4111119876541111": {"value": "4111111111111111"},
+            "tok_sandbox_month": {"value": "04"},
+            "tok_sandbox_year": {"value": "2030"}
+        }})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/{VAULT}/aliases/tok_sandbox_cvc")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "errors":[{"status":404,"code":"not-found","detail":"alias not found"}],"trace_id":"t"
+        })))
+        .mount(&server)
+        .await;
+    let start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let clock = Arc::new(Wall(std::sync::Mutex::new(start)));
+    let vault = v2_builder(&server)
+        .wall_clock(clock.clone())
+        .build()
+        .expect("connector");
+    let stored = vault
+        .insert(InsertRequest::card(card()))
+        .await
+        .expect("insert");
+    let ConnectorVaultId::Multi(fields) = &stored.connector_vault_id else {
+        panic!("per field");
+    };
+    let cvc = &fields[&vault_core::CardField::CardCvc];
+    assert_eq!(
+        cvc.expires_at,
+        Some(start + std::time::Duration::from_secs(3600))
+    );
+    assert!(!cvc.expiry_exact, "the 1970 created_at is not believed");
+    let reason = |vault: &VgsConnector| {
+        let id = stored.connector_vault_id.clone();
+        let vault = vault.clone();
+        async move {
+            let back = vault
+                .retrieve(RetrieveRequest::new(id))
+                .await
+                .expect("retrieve");
+            back.missing[0].reason
+        }
+    };
+    assert_eq!(
+        reason(&vault).await,
+        vault_core::MissingReason::ExpiredOrGone
+    );
+    *clock.0.lock().unwrap() = start + std::time::Duration::from_secs(3600);
+    assert_eq!(reason(&vault).await, vault_core::MissingReason::Expired);
+}

@@ -98,3 +98,57 @@ fn a_taken_address_is_one_line_with_the_fix() {
         "no `listening on` line when not listening"
     );
 }
+
+#[test]
+fn routes_start_the_proxies_and_the_next_lines_say_where() {
+    let routes = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/routes/vgs-cli-http-route-template.yaml"
+    );
+    let mut mock = MockServer::start_with(&["--routes", routes]);
+    let lines: Vec<String> = (&mut mock.stdout)
+        .lines()
+        .take(2)
+        .map(Result::unwrap)
+        .collect();
+    let outbound = lines[0]
+        .strip_prefix("outbound proxy: http://demo-user:demo-password@127.0.0.1:")
+        .unwrap_or_else(|| panic!("second line: {}", lines[0]));
+    let port: u16 = outbound.split(' ').next().unwrap().parse().expect("a port");
+    TcpStream::connect(("127.0.0.1", port)).expect("the outbound proxy listens");
+    let ca = lines[0]
+        .split_once(" CA certificate: ")
+        .and_then(|(_, rest)| rest.split(" (").next())
+        .unwrap_or_else(|| panic!("no CA path: {}", lines[0]));
+    let pem = std::fs::read_to_string(ca).expect("the CA certificate file exists");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let inbound = lines[1]
+        .strip_prefix("inbound proxy: http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("third line: {}", lines[1]));
+    let port: u16 = inbound.split(' ').next().unwrap().parse().expect("a port");
+    TcpStream::connect(("127.0.0.1", port)).expect("the inbound proxy listens");
+}
+
+#[test]
+fn a_route_file_it_cannot_honour_is_one_line_naming_the_line_and_field() {
+    let dir = crate::support::TempDir::new("routes");
+    let path = dir.path("routes.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\ndata:\n- type: rule_chain\n  attributes:\n    protocol: http\n    entries:\n    - phase: REQUEST\n      operation: TOKENIZE\n      transformer: JSON_PATH\n      transformer_config: [$.a]\n",
+    )
+    .unwrap();
+    let output = run(
+        vaultctl()
+            .args(["mock", "serve", "--addr", "127.0.0.1:0", "--routes"])
+            .arg(&path),
+        "",
+    );
+    let line = assert_one_line_failure(&output);
+    assert!(
+        line.contains("line 8: data[0].attributes.entries[0].operation"),
+        "{line}"
+    );
+    assert!(line.contains("REDACT or REVEAL"), "{line}");
+    assert!(stdout(&output).is_empty(), "no `listening on` line");
+}

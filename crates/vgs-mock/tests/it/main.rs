@@ -12,6 +12,7 @@ mod curl_examples;
 mod faults;
 mod formats;
 mod official;
+mod proxy;
 mod server;
 mod spec;
 mod stats;
