@@ -53,8 +53,8 @@
 //!   certificate, as they trust VGS's `sandbox.pem`). The first outbound route
 //!   (`destination_override_endpoint: '*'`) whose `host_endpoint` regex matches the
 //!   upstream's host applies: its REQUEST filters reveal (REVEAL, or ENRICH in older
-//!   files), its RESPONSE filters redact. A host no route serves is forwarded without
-//!   filters.
+//!   files), its RESPONSE filters redact. A host no route serves is refused (404 from
+//!   the proxy; our choice: aliases then never reach an upstream unrevealed).
 //! - Inbound (reverse): requests go to the first inbound route serving the Host (its
 //!   `destination_override_endpoint` is the upstream, path and query appended); the
 //!   vault is the Host's first label if it is a vault id, else the first vault with
@@ -66,7 +66,9 @@
 //!   passes unchanged. An alias the vault cannot reveal is left as it is (our choice;
 //!   VGS does not document it). A value that cannot be redacted in the filter's format
 //!   stops the request (400) rather than reach the upstream in clear.
-//! - Every proxied answer carries `vgs-request-id` ([`REQUEST_ID_HEADER`]); the
+//! - Every proxy answer carries `vgs-request-id` ([`REQUEST_ID_HEADER`]); one that came
+//!   from the upstream also `VGS-Upstream-Status-Code` ([`UPSTREAM_STATUS_HEADER`]), as
+//!   VGS documents, so a client tells the proxy's own errors apart; the
 //!   vault's rate limit (429) and faults ([`Route::OutboundProxy`],
 //!   [`Route::InboundProxy`]) apply; [`Stats`] counts proxied requests and revealed
 //!   and redacted values. Logs say how many values, never which.
@@ -160,7 +162,7 @@ pub use crate::config::{
 pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
 pub use crate::formats::AliasFormat;
 pub use crate::processor::{Received, StandInProcessor};
-pub use crate::proxy::REQUEST_ID_HEADER;
+pub use crate::proxy::{REQUEST_ID_HEADER, UPSTREAM_STATUS_HEADER};
 pub use crate::route::Route;
 pub use crate::routes::{RouteError, RouteFile};
 pub use crate::server::{MockHandle, start, start_on, start_with_state};

@@ -32,6 +32,8 @@ use crate::tls::CertificateAuthority;
 
 /// The header VGS adds to every proxied answer.
 pub const REQUEST_ID_HEADER: &str = "vgs-request-id";
+/// The header VGS adds to an answer that came from the upstream: the upstream's status.
+pub const UPSTREAM_STATUS_HEADER: &str = "vgs-upstream-status-code";
 /// How long an upstream may take.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -384,6 +386,15 @@ async fn exchange(
             .cloned(),
         _ => routes.outbound().find(|r| r.serves(&host)).cloned(),
     });
+    if proxy_route.is_none() {
+        // Our choice (VGS documents none): a request no route serves is refused, not
+        // forwarded, so aliases meant to be revealed never reach an upstream as they are.
+        state.counters().record(route, Outcome::Status(404));
+        return proxy_error(
+            StatusCode::NOT_FOUND,
+            &format!("no route of vault {} serves host {host}", vault.id),
+        );
+    }
     let (parts, body) = request.into_parts();
     let body = match api::read_limited(body, api::MAX_BODY_BYTES).await {
         Ok(body) => body,
@@ -509,9 +520,11 @@ async fn exchange(
             response.headers_mut().append(name, value.clone());
         }
     }
-    response
-        .headers_mut()
-        .insert(REQUEST_ID_HEADER, request_id());
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID_HEADER, request_id());
+    // VGS's: the status the upstream gave, on every answer that came from it (a proxy
+    // error has none).
+    headers.insert(UPSTREAM_STATUS_HEADER, HeaderValue::from(status.as_u16()));
     response
 }
 

@@ -101,11 +101,15 @@ fn a_taken_address_is_one_line_with_the_fix() {
 
 #[test]
 fn routes_start_the_proxies_and_the_next_lines_say_where() {
-    let routes = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/routes/vgs-cli-http-route-template.yaml"
-    );
-    let mut mock = MockServer::start_with(&["--routes", routes]);
+    // Written out by the test (not read beside the checkout the binary was built in).
+    let dir = crate::support::TempDir::new("routes-ok");
+    let routes = dir.path("routes.yaml");
+    std::fs::write(
+        &routes,
+        include_str!("../../../../fixtures/routes/vgs-cli-http-route-template.yaml"),
+    )
+    .unwrap();
+    let mut mock = MockServer::start_with(&["--routes", routes.to_str().unwrap()]);
     let lines: Vec<String> = (&mut mock.stdout)
         .lines()
         .take(2)

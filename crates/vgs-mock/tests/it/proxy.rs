@@ -166,6 +166,7 @@ async fn the_processor_receives_the_revealed_card_through_the_outbound_proxy_ove
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key(REQUEST_ID_HEADER));
+    assert_eq!(response.headers()[vgs_mock::UPSTREAM_STATUS_HEADER], "200");
     assert_eq!(
         response.headers()["x-processor"],
         "stand-in",
@@ -275,7 +276,7 @@ async fn the_outbound_proxy_needs_a_vaults_access_credentials() {
 }
 
 #[tokio::test]
-async fn unknown_aliases_unmatched_routes_and_non_json_bodies_pass_unchanged() {
+async fn unknown_aliases_and_non_json_bodies_pass_unchanged_and_unrouted_hosts_are_refused() {
     let processor = processor(json!({"ok": true}), None).await;
     let mock = mock_with_routes(outbound_routes("127\\.0\\.0\\.1")).await;
     let client = proxied_client(&mock, DEMO_V1_USERNAME, DEMO_V1_PASSWORD);
@@ -323,19 +324,28 @@ async fn unknown_aliases_unmatched_routes_and_non_json_bodies_pass_unchanged() {
     assert_eq!(processor.last().unwrap().body, text);
     assert_eq!(processor.last().unwrap().content_type, "text/plain");
 
-    // A host no route serves: forwarded without filters.
+    // A host no route serves: refused by the proxy, nothing reaches the processor.
     let other = mock_with_routes(outbound_routes("api\\.processor\\.test")).await;
     let (pan_alias, cvc_alias) = stored_card(&other).await;
-    proxied_client(&other, DEMO_V1_USERNAME, DEMO_V1_PASSWORD)
+    let before = processor.count();
+    let refused = proxied_client(&other, DEMO_V1_USERNAME, DEMO_V1_PASSWORD)
         .post(format!("http://{}/payments", processor.addr()))
         .header("content-type", "application/json")
         .body((payment(&pan_alias, &cvc_alias)).to_string())
         .send()
         .await
         .unwrap();
-    let got: Value = body_of(&processor.last().unwrap());
-    assert_eq!(got["card"]["number"], pan_alias.as_str());
-    assert_eq!(other.stats().values_revealed, 0);
+    assert_eq!(refused.status(), 404);
+    assert!(refused.headers().contains_key(REQUEST_ID_HEADER));
+    assert!(
+        !refused
+            .headers()
+            .contains_key(vgs_mock::UPSTREAM_STATUS_HEADER),
+        "the proxy's own answer"
+    );
+    assert!(refused.text().await.unwrap().contains("no route of vault"));
+    assert_eq!(processor.count(), before);
+    assert_eq!(other.stats().api_count(Route::OutboundProxy, 404), 1);
 }
 
 #[tokio::test]
