@@ -249,6 +249,14 @@ pub(crate) async fn read_json_body(
     })
 }
 
+/// The user and password of a `Basic` credentials header value (Authorization or
+/// Proxy-Authorization); `None` when it is not one.
+pub(crate) fn basic_pair(value: &HeaderValue) -> Option<(String, String)> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::AUTHORIZATION, value.clone());
+    basic_credentials(&headers)?.ok()
+}
+
 /// HTTP Basic credentials: `None` without a Basic Authorization header, `Err` when
 /// one is present but malformed.
 pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {

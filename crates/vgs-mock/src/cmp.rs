@@ -31,7 +31,6 @@ const SCOPE_READ_PCI: &str = "cards:read-pci";
 /// Largest create body read (a card is a few hundred bytes).
 const MAX_CARD_BODY: usize = 64 * 1024;
 const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-const ALIAS_PREFIX: &str = "tok_sandbox_";
 
 /// CMP's routes; mounted at the root beside the alias API.
 pub(crate) fn routes() -> Router<MockState> {
@@ -389,17 +388,19 @@ async fn create(
         }
         let mut rng = rand::rng();
         let id = cards.unique(&mut rng, "CRD");
+        // The PAN and CVC aliases are the tenant vault's aliases (so VGS's proxy can
+        // reveal them in a processor request): the PAN persistent, the CVC volatile.
         let pan_alias = match new.pan_alias {
             Some(alias) => alias,
-            None => cards.unique(&mut rng, ALIAS_PREFIX),
+            None => vault_alias(&caller.vault, &new.pan, Storage::Persistent, now)?,
         };
         let cvc = match new.cvc {
             Some(value) => Some(CvcRecord {
-                value: Some(value),
                 alias: match new.cvc_alias {
                     Some(alias) => alias,
-                    None => cards.unique(&mut rng, ALIAS_PREFIX),
+                    None => vault_alias(&caller.vault, &value, Storage::Volatile, now)?,
                 },
+                value: Some(value),
                 expires_at: now + window,
             }),
             None => None,
@@ -442,6 +443,34 @@ async fn create(
     }
     .await;
     caller.respond(result)
+}
+
+/// A UUID alias of `value` in the tenant's vault store (its aliases API and proxies).
+fn vault_alias(
+    vault: &VaultSlot,
+    value: &str,
+    storage: Storage,
+    now: SystemTime,
+) -> Result<String, CmpError> {
+    let item = crate::store::CreateItem::New {
+        value: value.to_owned(),
+        classifiers: vec!["card".to_owned()],
+        format: crate::formats::AliasFormat::Uuid,
+        storage,
+    };
+    lock(&vault.store)
+        .create(vec![item], now)
+        .ok()
+        .and_then(|data| data.into_iter().next())
+        .and_then(|data| data.aliases.into_iter().next())
+        .map(|alias| alias.alias)
+        .ok_or_else(|| {
+            CmpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server-error",
+                "the card could not be stored",
+            )
+        })
 }
 
 /// `GET /cards/{id}`: the PCI view with `cards:read-pci`, else the non-PCI view.

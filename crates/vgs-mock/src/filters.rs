@@ -150,6 +150,8 @@ fn transform(
     counts: &mut Counts,
 ) -> Result<Option<String>, String> {
     match filter.operation {
+        // Nothing to protect in an empty value (an optional field left blank).
+        Operation::Redact if value.is_empty() => Ok(None),
         Operation::Redact => {
             let item = CreateItem::New {
                 value: value.to_owned(),

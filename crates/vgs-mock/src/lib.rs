@@ -112,9 +112,10 @@
 //!   (one hour by default) by the mock's clock, then forgets it: `cvc` is gone from
 //!   the PCI view and `cvc_status` is `expired`. Card ids are `CRD` + 22 base58
 //!   characters, aliases `tok_sandbox_` + 22; the fingerprint is random per PAN and
-//!   tenant (not derived from the PAN). Cards are not alias-API records: their aliases
-//!   are not revealable through `/aliases`; `pan_alias`/`cvc_alias` in a create read
-//!   existing alias-API records of the tenant.
+//!   tenant (not derived from the PAN). A card's `pan_alias` and `cvc_alias` are
+//!   aliases of the tenant's vault (UUID format; the CVC's volatile), so the aliases
+//!   API and the proxies reveal them; `pan_alias`/`cvc_alias` in a create read
+//!   existing records of the tenant's vault.
 //! - Logs are at `debug`/`trace` only (one `info` line at start) and never carry
 //!   values, credentials or tokens.
 

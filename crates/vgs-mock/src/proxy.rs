@@ -29,6 +29,7 @@ use crate::server::ConnectionKiller;
 use crate::state::{MockState, VaultSlot};
 use crate::stats::Outcome;
 use crate::tls::CertificateAuthority;
+use bytes::Bytes;
 
 /// The header VGS adds to every proxied answer.
 pub const REQUEST_ID_HEADER: &str = "vgs-request-id";
@@ -139,15 +140,22 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let killer = ConnectionKiller::new();
     let on_request = killer.clone();
+    let watch = shutdown.clone();
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let context = Arc::clone(&context);
         let killer = on_request.clone();
+        let shutdown = watch.clone();
         async move {
-            let response = match side {
-                Side::Outbound => outbound(&context, request.map(Body::new), &killer).await,
-                Side::Inbound => inbound(&context, request.map(Body::new), &killer).await,
+            let request = request.map(Body::new);
+            let route = match side {
+                Side::Outbound => Route::OutboundProxy,
+                Side::Inbound => Route::InboundProxy,
             };
-            Ok::<_, std::convert::Infallible>(response)
+            let response = match side {
+                Side::Outbound => outbound(&context, request, &killer, shutdown).await,
+                Side::Inbound => inbound(&context, request, &killer).await,
+            };
+            Ok::<_, std::convert::Infallible>(counted(&context.state, route, response))
         }
     });
     let connection = http1::Builder::new()
@@ -164,6 +172,21 @@ async fn connection(
     }
 }
 
+/// Marks an answer already counted (a fault's, which counts itself), or not to count
+/// (a CONNECT's 200: the requests inside the tunnel count).
+#[derive(Clone, Copy)]
+struct Uncounted;
+
+/// Counts every answer of a proxy, in one place, under `route`.
+fn counted(state: &MockState, route: Route, response: Response) -> Response {
+    if response.extensions().get::<Uncounted>().is_none() {
+        state
+            .counters()
+            .record(route, Outcome::Status(response.status().as_u16()));
+    }
+    response
+}
+
 // ---------------------------------------------------------------------------------
 // Outbound
 // ---------------------------------------------------------------------------------
@@ -172,6 +195,7 @@ async fn outbound(
     context: &Arc<Context>,
     request: Request<Body>,
     killer: &ConnectionKiller,
+    shutdown: watch::Receiver<bool>,
 ) -> Response {
     let state = &context.state;
     let Some(vault) = proxy_vault(state, request.headers()) else {
@@ -183,13 +207,10 @@ async fn outbound(
             header::PROXY_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"vgs-outbound-proxy\""),
         );
-        state
-            .counters()
-            .record(Route::OutboundProxy, Outcome::Status(407));
         return response;
     };
     if request.method() == Method::CONNECT {
-        return connect(context, request, vault);
+        return connect(context, request, vault, shutdown);
     }
     let uri = request.uri().clone();
     if uri.scheme_str() != Some("http") || uri.authority().is_none() {
@@ -198,25 +219,54 @@ async fn outbound(
             "send the upstream's absolute http:// URL (a proxy request), or CONNECT for https",
         );
     }
-    let url = match reqwest::Url::parse(&uri.to_string()) {
-        Ok(url) => url,
-        Err(_) => return proxy_error(StatusCode::BAD_REQUEST, "the request URL is not valid"),
+    let Ok(url) = reqwest::Url::parse(&uri.to_string()) else {
+        return proxy_error(StatusCode::BAD_REQUEST, "the request URL is not valid");
     };
-    exchange(context, &vault, Route::OutboundProxy, url, request, killer).await
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let Some(route) = vault
+        .routes
+        .as_ref()
+        .and_then(|routes| routes.outbound().find(|r| r.serves(&host)).cloned())
+    else {
+        return no_route(&vault, &host);
+    };
+    let path = url.path().to_owned();
+    exchange(
+        context,
+        &vault,
+        &route,
+        Route::OutboundProxy,
+        url,
+        &path,
+        request,
+        killer,
+    )
+    .await
+}
+
+/// A request no route serves: refused (our choice, VGS documents none), so aliases meant
+/// to be revealed never reach an upstream as they are.
+fn no_route(vault: &VaultSlot, host: &str) -> Response {
+    proxy_error(
+        StatusCode::NOT_FOUND,
+        &format!("no route of vault {} serves host {host}", vault.id),
+    )
 }
 
 /// The vault whose access credentials the proxy request carries.
 fn proxy_vault(state: &MockState, headers: &HeaderMap) -> Option<Arc<VaultSlot>> {
-    let value = headers.get(header::PROXY_AUTHORIZATION)?;
-    let mut as_authorization = HeaderMap::new();
-    as_authorization.insert(header::AUTHORIZATION, value.clone());
-    let (user, password) = api::basic_credentials(&as_authorization)?.ok()?;
+    let (user, password) = api::basic_pair(headers.get(header::PROXY_AUTHORIZATION)?)?;
     state.vault_for_v1(&user, &password).cloned()
 }
 
 /// `CONNECT host:port`: 200, then TLS with a certificate for `host` from the mock's
 /// authority, then every request inside goes to `https://host:port`.
-fn connect(context: &Arc<Context>, mut request: Request<Body>, vault: Arc<VaultSlot>) -> Response {
+fn connect(
+    context: &Arc<Context>,
+    mut request: Request<Body>,
+    vault: Arc<VaultSlot>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Response {
     let Some(authority) = request.uri().authority().cloned() else {
         return proxy_error(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
@@ -225,6 +275,13 @@ fn connect(context: &Arc<Context>, mut request: Request<Body>, vault: Arc<VaultS
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
+    let Some(route) = vault
+        .routes
+        .as_ref()
+        .and_then(|routes| routes.outbound().find(|r| r.serves(&host)).cloned())
+    else {
+        return no_route(&vault, &host);
+    };
     let config = match context.authority.server_config(&host) {
         Ok(config) => config,
         Err(why) => return proxy_error(StatusCode::BAD_GATEWAY, &why),
@@ -253,6 +310,7 @@ fn connect(context: &Arc<Context>, mut request: Request<Body>, vault: Arc<VaultS
         let service = hyper::service::service_fn(move |inner: Request<Incoming>| {
             let context = Arc::clone(&context);
             let vault = Arc::clone(&vault);
+            let route = route.clone();
             let killer = on_request.clone();
             let base = base.clone();
             async move {
@@ -264,11 +322,26 @@ fn connect(context: &Arc<Context>, mut request: Request<Body>, vault: Arc<VaultS
                     .to_owned();
                 let response = match reqwest::Url::parse(&format!("{base}{target}")) {
                     Ok(url) => {
-                        exchange(&context, &vault, Route::OutboundProxy, url, inner, &killer).await
+                        let path = url.path().to_owned();
+                        exchange(
+                            &context,
+                            &vault,
+                            &route,
+                            Route::OutboundProxy,
+                            url,
+                            &path,
+                            inner,
+                            &killer,
+                        )
+                        .await
                     }
                     Err(_) => proxy_error(StatusCode::BAD_REQUEST, "the request URL is not valid"),
                 };
-                Ok::<_, std::convert::Infallible>(response)
+                Ok::<_, std::convert::Infallible>(counted(
+                    &context.state,
+                    Route::OutboundProxy,
+                    response,
+                ))
             }
         });
         let connection = http1::Builder::new().serve_connection(TokioIo::new(tls), service);
@@ -279,9 +352,12 @@ fn connect(context: &Arc<Context>, mut request: Request<Body>, vault: Arc<VaultS
                 }
             }
             () = killer.killed() => tracing::debug!("intercepted connection dropped by a reset fault"),
+            _ = shutdown.changed() => {}
         }
     });
-    StatusCode::OK.into_response()
+    let mut response = StatusCode::OK.into_response();
+    response.extensions_mut().insert(Uncounted);
+    response
 }
 
 // ---------------------------------------------------------------------------------
@@ -294,18 +370,7 @@ async fn inbound(
     killer: &ConnectionKiller,
 ) -> Response {
     let state = &context.state;
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(name, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            name
-        } else {
-            host
-        }
-    });
+    let host = host_of(request.headers());
     // VGS's inbound host names the vault (`tnt….sandbox.verygoodproxy.com`); on
     // loopback, the first vault with inbound routes.
     let label = host.split('.').next().unwrap_or_default();
@@ -322,14 +387,16 @@ async fn inbound(
     let Some(vault) = vault else {
         return proxy_error(StatusCode::NOT_FOUND, "no vault has inbound routes");
     };
-    let Some(route) = vault
-        .routes
-        .as_ref()
-        .and_then(|routes| routes.inbound().find(|r| r.serves(host)).cloned())
-    else {
-        state
-            .counters()
-            .record(Route::InboundProxy, Outcome::Status(404));
+    // A route's host_endpoint names VGS's inbound host (`(.*)\.verygoodproxy\.com`):
+    // on a loopback address the mock has no such name, so there the first inbound
+    // route serves (our choice).
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let Some(route) = vault.routes.as_ref().and_then(|routes| {
+        routes
+            .inbound()
+            .find(|r| loopback || r.serves(&host))
+            .cloned()
+    }) else {
         return proxy_error(
             StatusCode::NOT_FOUND,
             &format!("no inbound route of vault {} serves host {host}", vault.id),
@@ -338,13 +405,37 @@ async fn inbound(
     let Direction::Inbound(base) = &route.direction else {
         unreachable!("inbound() yields inbound routes");
     };
+    // Conditions test the client's path, not the upstream's (which has the base's).
+    let path = request.uri().path().to_owned();
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let url = match reqwest::Url::parse(&format!("{}{target}", base.as_str().trim_end_matches('/')))
-    {
-        Ok(url) => url,
-        Err(_) => return proxy_error(StatusCode::BAD_REQUEST, "the request URL is not valid"),
+    let Ok(url) = reqwest::Url::parse(&format!("{}{target}", base.as_str().trim_end_matches('/')))
+    else {
+        return proxy_error(StatusCode::BAD_REQUEST, "the request URL is not valid");
     };
-    exchange(context, &vault, Route::InboundProxy, url, request, killer).await
+    exchange(
+        context,
+        &vault,
+        &route,
+        Route::InboundProxy,
+        url,
+        &path,
+        request,
+        killer,
+    )
+    .await
+}
+
+/// The Host header's name, without a port (`[::1]:80` -> `::1`).
+fn host_of(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.to_ascii_lowercase()
 }
 
 // ---------------------------------------------------------------------------------
@@ -352,17 +443,21 @@ async fn inbound(
 // ---------------------------------------------------------------------------------
 
 /// Faults, the rate limit, the route's REQUEST filters, the upstream, its RESPONSE
-/// filters; counted under `route`.
+/// filters. `path` is what the filters' PathInfo conditions test (the client's).
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     context: &Context,
     vault: &Arc<VaultSlot>,
+    proxy_route: &ProxyRoute,
     route: Route,
     url: reqwest::Url,
+    path: &str,
     request: Request<Body>,
     killer: &ConnectionKiller,
 ) -> Response {
     let state = &context.state;
-    if let Some(response) = crate::faults::before_proxy(state, route, killer).await {
+    if let Some(mut response) = crate::faults::before_proxy(state, route, killer).await {
+        response.extensions_mut().insert(Uncounted);
         return response;
     }
     let now = state.now();
@@ -375,79 +470,73 @@ async fn exchange(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        state.counters().record(route, Outcome::Status(429));
         return response;
     }
     let host = url.host_str().unwrap_or_default().to_owned();
-    let proxy_route: Option<ProxyRoute> = vault.routes.as_ref().and_then(|routes| match route {
-        Route::InboundProxy => routes
-            .inbound()
-            .find(|r| r.serves(request_host(&request)))
-            .cloned(),
-        _ => routes.outbound().find(|r| r.serves(&host)).cloned(),
-    });
-    if proxy_route.is_none() {
-        // Our choice (VGS documents none): a request no route serves is refused, not
-        // forwarded, so aliases meant to be revealed never reach an upstream as they are.
-        state.counters().record(route, Outcome::Status(404));
+    let (parts, body) = request.into_parts();
+    // Filters read plain bodies: a compressed one would pass them in clear.
+    if parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+    {
         return proxy_error(
-            StatusCode::NOT_FOUND,
-            &format!("no route of vault {} serves host {host}", vault.id),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the proxy's filters read uncompressed bodies only: send the body without Content-Encoding",
         );
     }
-    let (parts, body) = request.into_parts();
-    let body = match api::read_limited(body, api::MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(_) => {
-            return proxy_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large or could not be read",
-            );
-        }
+    let Ok(body) = api::read_limited(body, api::MAX_BODY_BYTES).await else {
+        return proxy_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large or could not be read",
+        );
     };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header_text(&parts.headers, header::CONTENT_TYPE);
     let facts = Facts {
-        path: url.path(),
+        path,
         method: parts.method.as_str(),
         content_type: &content_type,
         status: None,
     };
     let mut counts = Counts::default();
-    let filtered = run_filters(
-        proxy_route.as_ref(),
+    let body = match run_filters(
+        proxy_route,
         Phase::Request,
         &facts,
         body,
         vault,
         now,
         &mut counts,
-    );
-    let body = match filtered {
+    ) {
         Ok(body) => body,
-        Err(why) => {
-            state.counters().record(route, Outcome::Status(400));
-            return proxy_error(StatusCode::BAD_REQUEST, &why);
-        }
+        Err(why) => return proxy_error(StatusCode::BAD_REQUEST, &why),
     };
 
     let mut upstream = context
         .client
         .request(parts.method.clone(), url.clone())
         .body(body);
+    let dropped = connection_listed(&parts.headers);
     for (name, value) in &parts.headers {
-        if !hop_by_hop(name) && name != header::HOST && name != header::CONTENT_LENGTH {
+        if forwardable(name, &dropped)
+            && name != header::HOST
+            && name != header::ACCEPT_ENCODING
+            // The filters may have changed the body's length.
+            && name != header::CONTENT_LENGTH
+        {
             upstream = upstream.header(name, value);
         }
     }
-    let answer = match upstream.send().await {
+    // Answers the filters can read: uncompressed.
+    upstream = upstream.header(header::ACCEPT_ENCODING, "identity");
+    let answer = upstream.send().await;
+    // The request went (or was tried): it counts, with the values revealed into it.
+    state.counters().proxied(counts.revealed, counts.redacted);
+    let mut counts = Counts::default();
+    let answer = match answer {
         Ok(answer) => answer,
         Err(error) => {
-            state.counters().record(route, Outcome::Status(502));
             let what = if error.is_timeout() {
                 "did not answer in time"
             } else {
@@ -461,62 +550,56 @@ async fn exchange(
     };
     let status = answer.status();
     let headers = answer.headers().clone();
-    let body = match answer.bytes().await {
-        Ok(body) => body,
-        Err(_) => {
-            state.counters().record(route, Outcome::Status(502));
-            return proxy_error(
-                StatusCode::BAD_GATEWAY,
-                &format!("the upstream {host}'s answer could not be read"),
-            );
-        }
+    let Ok(body) = read_answer(answer).await else {
+        return proxy_error(
+            StatusCode::BAD_GATEWAY,
+            &format!(
+                "the upstream {host}'s answer could not be read, or is larger than {} bytes",
+                api::MAX_BODY_BYTES
+            ),
+        );
     };
-    let answer_type = headers
-        .get(header::CONTENT_TYPE)
+    if headers
+        .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+    {
+        return proxy_error(
+            StatusCode::BAD_GATEWAY,
+            &format!("the upstream {host} answered a compressed body the filters cannot read"),
+        );
+    }
+    let answer_type = header_text(&headers, header::CONTENT_TYPE);
     let facts = Facts {
         content_type: &answer_type,
         status: Some(status.as_u16()),
         ..facts
     };
-    let filtered = run_filters(
-        proxy_route.as_ref(),
+    let body = match run_filters(
+        proxy_route,
         Phase::Response,
         &facts,
         body,
         vault,
         state.now(),
         &mut counts,
-    );
-    let body = match filtered {
+    ) {
         Ok(body) => body,
-        Err(why) => {
-            state.counters().record(route, Outcome::Status(502));
-            return proxy_error(StatusCode::BAD_GATEWAY, &why);
-        }
+        Err(why) => return proxy_error(StatusCode::BAD_GATEWAY, &why),
     };
-    state.counters().proxied(counts.revealed, counts.redacted);
-    state
-        .counters()
-        .record(route, Outcome::Status(status.as_u16()));
+    state.counters().filtered(counts.revealed, counts.redacted);
     tracing::debug!(
         proxy = route.as_str(),
         vault = vault.id.as_str(),
         host = host.as_str(),
-        route = proxy_route
-            .as_ref()
-            .map_or("(none matched)", ProxyRoute::label),
+        route = proxy_route.label(),
         status = status.as_u16(),
-        revealed = counts.revealed,
-        redacted = counts.redacted,
-        unrevealed = counts.unrevealed,
         "proxied"
     );
     let mut response = (status, Body::from(body)).into_response();
+    let dropped = connection_listed(&headers);
     for (name, value) in &headers {
-        if !hop_by_hop(name) && name != header::CONTENT_LENGTH {
+        if forwardable(name, &dropped) && name != header::CONTENT_LENGTH {
             response.headers_mut().append(name, value.clone());
         }
     }
@@ -528,39 +611,65 @@ async fn exchange(
     response
 }
 
-/// The route's filters of `phase` over `body` (none without a route), adding what
-/// they did to `counts`.
+/// The route's filters of `phase` over `body`, adding what they did to `counts`.
 fn run_filters(
-    route: Option<&ProxyRoute>,
+    route: &ProxyRoute,
     phase: Phase,
     facts: &Facts<'_>,
-    body: bytes::Bytes,
+    body: Bytes,
     vault: &VaultSlot,
     now: std::time::SystemTime,
     counts: &mut Counts,
-) -> Result<bytes::Bytes, String> {
-    let Some(route) = route else {
-        return Ok(body);
-    };
+) -> Result<Bytes, String> {
     let (body, done) = filters::apply(&route.filters, phase, facts, body, &vault.store, now)?;
     counts.redacted += done.redacted;
     counts.revealed += done.revealed;
     counts.unrevealed += done.unrevealed;
+    if done.unrevealed > 0 {
+        tracing::debug!(
+            unrevealed = done.unrevealed,
+            "aliases the vault does not hold were left as they are"
+        );
+    }
     Ok(body)
 }
 
-fn request_host(request: &Request<Body>) -> &str {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
+/// An upstream's answer body, at most [`api::MAX_BODY_BYTES`].
+async fn read_answer(mut answer: reqwest::Response) -> Result<Bytes, ()> {
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|_| ())? {
+        if body.len() + chunk.len() > api::MAX_BODY_BYTES {
+            return Err(());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
-/// Headers of one hop, never forwarded (RFC 9110 section 7.6.1, plus proxy auth).
-fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
+fn header_text(headers: &HeaderMap, name: HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The headers a `Connection` header names: of this hop only.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Whether a header goes on to the next hop: not hop-by-hop (RFC 9110 section
+/// 7.6.1), not proxy authentication, not named by `Connection`.
+fn forwardable(name: &HeaderName, connection_listed: &[String]) -> bool {
+    !matches!(
         name.as_str(),
         "connection"
             | "proxy-connection"
@@ -571,7 +680,9 @@ fn hop_by_hop(name: &HeaderName) -> bool {
             | "trailer"
             | "transfer-encoding"
             | "upgrade"
-    )
+    ) && !connection_listed
+        .iter()
+        .any(|listed| listed == name.as_str())
 }
 
 fn request_id() -> HeaderValue {

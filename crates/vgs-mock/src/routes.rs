@@ -399,8 +399,10 @@ impl<'a> At<'a> {
 
     fn get(&self, key: &str) -> Option<At<'a>> {
         match &self.node.kind {
+            // The last of repeated keys wins, as in PyYAML (what vgs-cli reads with).
             Kind::Map(entries) => entries
                 .iter()
+                .rev()
                 .find(|(k, _)| k == key)
                 .filter(|(_, v)| !matches!(v.kind, Kind::Null))
                 .map(|(_, node)| At {
@@ -474,20 +476,15 @@ fn parse_file(root: &Node) -> Result<RouteFile, RouteError> {
     if !file.is_map() {
         return Err(file.error("a route file is a mapping with `data` and `version: 1`"));
     }
-    match file.get("version").map(|v| v.node.kind.clone()) {
-        Some(Kind::Integer(1)) => {}
-        Some(_) => {
-            return Err(file
-                .require("version", "")
-                .map(|v| v.error("must be 1 (the route file format vgs-cli writes)"))
-                .unwrap_or_else(|e| e));
-        }
-        None => {
-            return Err(file
-                .require("version", "1")
-                .err()
-                .unwrap_or_else(|| file.error("version")));
-        }
+    let version = file.require("version", "1")?;
+    let one = match &version.node.kind {
+        Kind::Integer(1) => true,
+        // `1.0` is 1 to JSON Schema's `const: 1`, which vgs-cli validates with.
+        Kind::Text(text) => text.parse::<f64>().is_ok_and(|v| v == 1.0),
+        _ => false,
+    };
+    if !one {
+        return Err(version.error("must be 1 (the route file format vgs-cli writes)"));
     }
     let data = file.require("data", "the list of routes")?;
     let mut routes = Vec::new();
@@ -546,11 +543,11 @@ fn parse_route(route: &At<'_>) -> Result<ProxyRoute, RouteError> {
             })?),
         },
     };
+    // Tags are free-form (the schema allows anything there): a name only if a string.
     let name = attributes
         .get("tags")
         .and_then(|tags| tags.get("name"))
-        .map(|name| name.text().map(str::to_owned))
-        .transpose()?;
+        .and_then(|name| name.text().ok().map(str::to_owned));
     let entries = attributes.require("entries", "the route's filters (may be empty)")?;
     let mut filters = Vec::new();
     for entry in entries.list()? {
@@ -602,8 +599,13 @@ fn parse_filter(entry: &At<'_>) -> Result<Filter, RouteError> {
     let format = match entry.get("public_token_generator") {
         None => AliasFormat::Uuid,
         Some(generator) => {
-            let name = generator.text()?;
-            AliasFormat::parse(name).ok_or_else(|| {
+            let name = generator.text()?.to_ascii_uppercase();
+            if name == "CUSTOM" || name == "JS" {
+                return Err(generator.error(format!(
+                    "`{name}` is a vault-defined format the mock cannot generate: give a built-in one such as UUID or FPE_SIX_T_FOUR"
+                )));
+            }
+            AliasFormat::parse(&name).ok_or_else(|| {
                 generator.error(format!(
                     "`{name}` is not an alias format (UUID, FPE_SIX_T_FOUR, …)"
                 ))
@@ -819,6 +821,8 @@ mod tests {
         // extra properties allowed, an id, any protocol case.
         for text in [
             "version: 1\ndata: []\n",
+            "version: 1.0\ndata: []\n",
+            "version: 1\ndata:\n- type: rule_chain\n  attributes:\n    protocol: http\n    destination_override_endpoint: '*'\n    tags: {name: [not, a, string], source: RouteContainer}\n    entries:\n    - {phase: request, operation: reveal, public_token_generator: uuid, transformer: json_path, transformer_config: $.a}\n",
             "version: 1\ndata:\n- type: rule_chain\n  attributes:\n    protocol: HTTPS\n    destination_override_endpoint: null\n    entries: []\n",
             "version: 1\ndata:\n- id: 3f1a\n  type: rule_chain\n  extra: yes\n  attributes:\n    protocol: http\n    source_endpoint: null\n    host_endpoint: null\n    destination_override_endpoint: http://127.0.0.1:9\n    port: 80\n    ordinal: null\n    tags: {}\n    anything: [1, 2]\n    entries: []\n",
         ] {
@@ -874,6 +878,12 @@ mod tests {
                 "PathInfo, ContentType",
             ),
             ("version: 1\ndata: [\n", 3, "(file)", "not valid YAML"),
+            (
+                "version: 1\ndata:\n- type: rule_chain\n  attributes:\n    protocol: http\n    entries:\n    - phase: REQUEST\n      operation: REDACT\n      public_token_generator: CUSTOM\n      transformer: JSON_PATH\n      transformer_config: [$.a]\n",
+                9,
+                "data[0].attributes.entries[0].public_token_generator",
+                "vault-defined format",
+            ),
         ];
         for (text, line, field, says) in cases {
             let error = RouteFile::parse(text).expect_err(text);

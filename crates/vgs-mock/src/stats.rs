@@ -152,9 +152,15 @@ impl Counters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One request forwarded by a proxy, with what its filters did.
+    /// One request a proxy sent upstream (or tried to), with what its request
+    /// filters did.
     pub(crate) fn proxied(&self, revealed: u64, redacted: u64) {
         self.proxied.fetch_add(1, Ordering::Relaxed);
+        self.filtered(revealed, redacted);
+    }
+
+    /// Values a proxy's filters revealed and redacted.
+    pub(crate) fn filtered(&self, revealed: u64, redacted: u64) {
         self.revealed.fetch_add(revealed, Ordering::Relaxed);
         self.redacted.fetch_add(redacted, Ordering::Relaxed);
     }

@@ -293,6 +293,10 @@ async fn unknown_aliases_and_non_json_bodies_pass_unchanged_and_unrouted_hosts_a
         .unwrap();
     let got: Value = body_of(&processor.last().unwrap());
     assert_eq!(got["card"]["number"], unknown);
+    assert_eq!(
+        got["card"]["cvc"], "tok_sandbox_unknownCvc000000000000",
+        "an unknown CVC alias arrives as sent"
+    );
     assert_eq!(mock.stats().values_revealed, 0);
 
     // A path the filter's condition excludes: the number stays an alias.
@@ -503,6 +507,77 @@ async fn faults_and_the_rate_limit_apply_to_the_proxies_too() {
     assert_eq!(stats.api_resets(Route::OutboundProxy), 1);
     assert_eq!(stats.api_count(Route::OutboundProxy, 429), 1);
     assert_eq!(processor.count(), 2);
+}
+
+#[tokio::test]
+async fn an_inbound_upstream_with_a_base_path_gets_the_clients_path_under_it() {
+    let merchant = processor(json!({"saved": true}), None).await;
+    let mock = mock_with_routes(inbound_routes(&format!(
+        "http://{}/api/v2/",
+        merchant.addr()
+    )))
+    .await;
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!(
+            "http://{}/cards?x=1",
+            mock.inbound_proxy_addr().unwrap()
+        ))
+        .header("content-type", "application/json")
+        .body((payment(PAN, CVC)).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(merchant.last().unwrap().path, "/api/v2/cards?x=1");
+}
+
+#[tokio::test]
+async fn connect_needs_credentials_and_compressed_bodies_are_refused() {
+    let mock = mock_with_routes(outbound_routes("127\\.0\\.0\\.1")).await;
+    let processor = processor(json!({}), Some(mock.proxy_authority().unwrap())).await;
+    // CONNECT with wrong credentials: 407 before any tunnel, so the client fails.
+    let refused = proxied_client(&mock, DEMO_V1_USERNAME, "wrong")
+        .post(format!(
+            "https://127.0.0.1:{}/payments",
+            processor.addr().port()
+        ))
+        .body("{}")
+        .send()
+        .await;
+    assert!(refused.is_err(), "no tunnel without credentials");
+    assert_eq!(processor.count(), 0);
+    assert_eq!(mock.stats().api_count(Route::OutboundProxy, 407), 1);
+
+    // A gzip body would pass the filters in clear: refused, nothing forwarded.
+    let (pan_alias, cvc_alias) = stored_card(&mock).await;
+    let response = proxied_client(&mock, DEMO_V1_USERNAME, DEMO_V1_PASSWORD)
+        .post(format!(
+            "https://127.0.0.1:{}/payments",
+            processor.addr().port()
+        ))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body((payment(&pan_alias, &cvc_alias)).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert!(
+        !response
+            .headers()
+            .contains_key(vgs_mock::UPSTREAM_STATUS_HEADER)
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("without Content-Encoding")
+    );
+    assert_eq!(processor.count(), 0);
 }
 
 #[tokio::test]
