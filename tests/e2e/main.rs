@@ -5,6 +5,7 @@
 
 mod cmp_swap;
 mod orchestrator_contract;
+mod pay_through_proxy;
 mod proxy_logs;
 mod soak;
 mod vgs_orchestrator;

@@ -27,6 +27,7 @@ mod card_object;
 mod clock;
 mod error;
 mod flow;
+mod forward;
 mod secret;
 mod validation;
 mod vault;
@@ -45,6 +46,10 @@ pub use flow::{
     ExternalVault, FieldAlias, FieldAliases, Fingerprint, Flow, Insert, InsertRequest,
     InsertResponse, KeptBecause, MissingField, MissingReason, PaymentMethodData, RecordAction,
     RecordOutcome, Retrieve, RetrieveRequest, RetrieveResponse, StoredPart, TokenizationMode,
+};
+pub use forward::{
+    BodyEncoding, ForwardRequest, ForwardResponse, PLACEHOLDERS, TemplateError, VaultProxy,
+    fill_template,
 };
 pub use secret::{AccessToken, ClientId, ClientSecret, Password, REDACTED};
 pub use validation::{Quoted, ValidationError};

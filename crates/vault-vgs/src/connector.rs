@@ -49,6 +49,8 @@ struct Inner {
     batch_concurrency: usize,
     fingerprinting: Fingerprinting,
     clock: Arc<dyn WallClock>,
+    /// The OAuth scopes asked for (none: the service account's).
+    scopes: Vec<String>,
 }
 
 /// How long VGS keeps a VOLATILE value: one hour.
@@ -122,12 +124,18 @@ impl VgsConnector {
                 },
                 batch_concurrency: builder.batch_concurrency,
                 fingerprinting: builder.fingerprinting,
+                scopes: builder.scopes.clone(),
                 clock: builder
                     .wall_clock
                     .clone()
                     .unwrap_or_else(|| Arc::new(SystemWallClock)),
             }),
         })
+    }
+
+    /// The OAuth scopes this connector asks for (empty: the service account's own).
+    pub fn requested_scopes(&self) -> &[String] {
+        &self.inner.scopes
     }
 
     /// The vault's fingerprinting setting, as configured.

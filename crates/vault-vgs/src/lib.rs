@@ -31,16 +31,20 @@ mod auth;
 #[doc(hidden)]
 pub mod bench_support;
 mod cmp;
+mod collect;
 mod config;
 mod connector;
 mod dialect;
+mod forward;
 mod http;
 mod retry;
 mod routing;
 mod transformers;
 
 pub use cmp::{CmpConnector, CmpConnectorBuilder};
+pub use collect::card_id_from_collected;
 pub use config::{Fingerprinting, Timeouts, VgsConnectorBuilder};
 pub use connector::VgsConnector;
+pub use forward::{VgsProxy, VgsProxyBuilder};
 pub use retry::RetryPolicy;
 pub use routing::{ApiGeneration, Endpoint, VGS_TOKEN_URL};

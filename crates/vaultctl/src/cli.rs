@@ -78,6 +78,11 @@ pub(crate) enum Command {
     /// the scope and the vault id work, and the vault's fingerprinting setting.
     #[command(after_long_help = CREDENTIALS_HELP)]
     Check(CheckArgs),
+    /// Pay through the vault's outbound proxy: send a processor request whose body
+    /// template (stdin) names card fields; the vault puts the card in, this process
+    /// only ever holds its aliases.
+    #[command(long_about = FORWARD_ABOUT, after_long_help = PROXY_HELP)]
+    Forward(ForwardArgs),
     /// Bulk migration: store every card of a JSON-lines file, writing their aliases to
     /// --out.
     #[command(long_about = IMPORT_ABOUT, after_long_help = CREDENTIALS_HELP)]
@@ -99,6 +104,7 @@ impl Command {
             Command::Delete(args) => args.json,
             Command::Erase(args) => args.json,
             Command::Check(args) => args.json,
+            Command::Forward(args) => args.json,
             Command::Import(args) => args.json,
             Command::Bench(args) => args.json,
             Command::Mock(_) => false,
@@ -379,6 +385,66 @@ pub(crate) struct CheckArgs {
     /// The vault.
     #[command(flatten)]
     pub(crate) vault: VaultArgs,
+}
+
+const FORWARD_ABOUT: &str = "\
+Pay with a stored card without holding it: send a processor request through the
+vault's outbound proxy. The body template is read from stdin (empty: no body) and names
+card fields the way Hyperswitch does:
+  {\"card\": {\"number\": \"{{$card_number}}\", \"cvc\": \"{{$card_cvc}}\",
+            \"exp_month\": \"{{$card_exp_month}}\", \"exp_year\": \"{{$card_exp_year}}\"}}
+({{$card_holder_name}} too). vaultctl fills them with the card's ALIASES from --id (the
+JSON `vaultctl insert --json` printed; a CMP card id needs VGS_CLIENT_* of a CMP service
+account, whose cards:read scope shows the card's aliases); the proxy's REVEAL routes swap
+them for the card on the way to the processor. A placeholder that is unknown, or names
+a field the card does not have, fails before anything is sent.
+
+The body is JSON unless a `--header 'Content-Type: application/x-www-form-urlencoded'`
+says form (aliases are then percent-encoded). The processor's answer is printed as
+`HTTP STATUS`, its headers, a blank line and its body (--json: one document), whatever
+its status: exit 0 means the processor answered. A failure of the proxy itself (its
+credentials: 407, no route for the processor's host, its rate limit, its own errors) is
+exit 1 with the cause and the fix. A POST is not sent twice once it may have reached
+the processor.";
+
+const PROXY_HELP: &str = "\
+The proxy comes from the environment or the --config TOML file, never from a flag:
+  VGS_PROXY_URL       the outbound proxy, https://tnt….sandbox.verygoodproxy.com:8443
+                      (or http to loopback: the `outbound proxy:` line of `vaultctl mock
+                      serve --routes`); credentials in it are used and then removed.
+                      Default: from VGS_VAULT_ID and VGS_ENVIRONMENT.
+  VGS_PROXY_USERNAME  the vault's access credentials (HTTP proxy authentication)
+  VGS_PROXY_PASSWORD
+  VGS_PROXY_CA        the proxy's CA certificate (the file VGS gives, e.g. sandbox.pem):
+                      a path, or the PEM itself, or base64 of it. Needed for https
+                      processors; it is then the only root trusted (pinned).
+--config keys: proxy_url, proxy_username, proxy_password, proxy_ca (and, for CMP cards,
+client_id, client_secret, vault_id, environment or endpoint).
+Nothing secret (the card, the access password, a header value) is printed or logged at
+any level; the processor's answer is printed as the proxy returned it.";
+
+/// `vaultctl forward`.
+#[derive(Debug, Args)]
+pub(crate) struct ForwardArgs {
+    /// The card's aliases as JSON: the output of `insert --json` or one line of
+    /// `import`'s output (stdin carries the body template).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) id: String,
+    /// The processor's URL (https; plain http only to loopback).
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: String,
+    /// The HTTP method.
+    #[arg(long, value_name = "M", default_value = "POST")]
+    pub(crate) method: String,
+    /// A header for the processor, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "'K: V'")]
+    pub(crate) headers: Vec<String>,
+    /// Print the processor's answer as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Read the proxy (and, for CMP cards, the vault) settings from this TOML file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 const IMPORT_ABOUT: &str = "\

@@ -15,7 +15,9 @@ use vault_core::{
     InsertResponse, ReportExt, RetrieveRequest, RetrieveResponse, VaultError, VaultResult,
     async_trait,
 };
-use vault_vgs::{ApiGeneration, CmpConnector, Fingerprinting, VgsConnector};
+use vault_vgs::{
+    ApiGeneration, CmpConnector, Fingerprinting, VgsConnector, VgsProxy, VgsProxyBuilder,
+};
 
 use crate::cli::VaultArgs;
 use crate::output::Failure;
@@ -29,6 +31,13 @@ pub(crate) const ENV_ENDPOINT: &str = "VGS_ENDPOINT";
 pub(crate) const ENV_API: &str = "VGS_API";
 /// The vault's fingerprinting setting (`on`/`off`; CMP: the duplicate-card check).
 pub(crate) const ENV_FINGERPRINTING: &str = "VGS_FINGERPRINTING";
+/// The outbound proxy's URL (`vaultctl forward`).
+pub(crate) const ENV_PROXY_URL: &str = "VGS_PROXY_URL";
+/// The vault's access credentials, for the proxy.
+pub(crate) const ENV_PROXY_USERNAME: &str = "VGS_PROXY_USERNAME";
+pub(crate) const ENV_PROXY_PASSWORD: &str = "VGS_PROXY_PASSWORD";
+/// The proxy's CA certificate: a path, PEM, or base64 of PEM.
+pub(crate) const ENV_PROXY_CA: &str = "VGS_PROXY_CA";
 /// The shared token store's URL, when `--token-store` is not given.
 pub(crate) const ENV_TOKEN_STORE: &str = "VAULTLINK_TOKEN_STORE";
 
@@ -44,6 +53,10 @@ struct ConfigFile {
     endpoint: Option<String>,
     api: Option<String>,
     fingerprinting: Option<String>,
+    proxy_url: Option<String>,
+    proxy_username: Option<String>,
+    proxy_password: Option<SecretString>,
+    proxy_ca: Option<String>,
 }
 
 /// Where the vault is: one of VGS's environments or a custom base URL.
@@ -279,10 +292,23 @@ impl Settings {
         if self.api != ApiGeneration::Cmp {
             return self.connector().await.map(Connector::Alias);
         }
-        let builder = CmpConnector::builder()
+        self.cmp(None).await.map(Connector::Cmp)
+    }
+
+    /// The CMP connector `vaultctl forward` reads a card's aliases with: scope
+    /// `cards:read` only, so that it is never shown the card in clear.
+    pub(crate) async fn card_lookup(&self) -> Result<CmpConnector, Failure> {
+        self.cmp(Some("cards:read")).await
+    }
+
+    async fn cmp(&self, scope: Option<&str>) -> Result<CmpConnector, Failure> {
+        let mut builder = CmpConnector::builder()
             .credentials(self.client_id.clone(), self.client_secret.clone())
             .vault_id(self.vault_id.clone())
             .duplicate_card_check(self.fingerprinting.is_on());
+        if let Some(scope) = scope {
+            builder = builder.scopes([scope]);
+        }
         let mut builder = match &self.location {
             Location::Environment(env) => builder.environment(*env),
             Location::Endpoint(url) => builder.endpoint(url.clone()),
@@ -292,7 +318,6 @@ impl Settings {
         }
         builder
             .build()
-            .map(Connector::Cmp)
             .map_err(|report| Failure::vault("the vault settings are not usable", &report))
     }
 }
@@ -400,6 +425,85 @@ async fn token_store(url: &str) -> Result<Arc<dyn TokenStore>, Failure> {
     }
 }
 
+/// The outbound proxy's settings (`vaultctl forward`), from `--config` then the
+/// environment; the proxy URL defaults to the vault's (VGS_VAULT_ID, VGS_ENVIRONMENT).
+pub(crate) fn proxy_builder(
+    config: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<VgsProxyBuilder, Failure> {
+    let file = match config {
+        Some(path) => read_config(path)?,
+        None => ConfigFile::default(),
+    };
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let mut builder = VgsProxy::builder();
+    match file.proxy_url.or_else(|| env(ENV_PROXY_URL)) {
+        Some(url) => builder = builder.proxy_url(url),
+        None => {
+            let vault = file.vault_id.or_else(|| env(ENV_VAULT_ID));
+            let environment = file.environment.or_else(|| env(ENV_ENVIRONMENT));
+            let (Some(vault), Some(environment)) = (vault, environment) else {
+                return Err(Failure::new(format!(
+                    "the outbound proxy is not set. Fix: export {ENV_PROXY_URL}=https://tnt….sandbox.verygoodproxy.com:8443 (for the mock: the `outbound proxy:` line of `vaultctl mock serve --routes`), or {ENV_VAULT_ID} and {ENV_ENVIRONMENT}"
+                )));
+            };
+            let environment: Environment = environment.trim().parse().map_err(|_| {
+                Failure::new(format!(
+                    "environment `{}` is not known. Fix: set {ENV_ENVIRONMENT} (or `environment`) to sandbox, live or live-eu-1",
+                    environment.trim()
+                ))
+            })?;
+            builder = builder.vault_id(vault).environment(environment);
+        }
+    }
+    let username = file.proxy_username.or_else(|| env(ENV_PROXY_USERNAME));
+    let password = file
+        .proxy_password
+        .or_else(|| env(ENV_PROXY_PASSWORD).map(SecretString::from));
+    match (username, password) {
+        (Some(username), Some(password)) => {
+            builder = builder.access_credentials(username, password);
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(Failure::new(format!(
+                "{ENV_PROXY_USERNAME} is set but not {ENV_PROXY_PASSWORD}. Fix: set it without typing it on a command line: `read -rs {ENV_PROXY_PASSWORD} && export {ENV_PROXY_PASSWORD}`"
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(Failure::new(format!(
+                "{ENV_PROXY_PASSWORD} is set but not {ENV_PROXY_USERNAME}. Fix: export {ENV_PROXY_USERNAME}=US… (the vault's access credentials)"
+            )));
+        }
+    }
+    if let Some(ca) = file.proxy_ca.or_else(|| env(ENV_PROXY_CA)) {
+        builder = builder.certificate(certificate_text(ca.trim())?);
+    }
+    Ok(builder)
+}
+
+/// VGS_PROXY_CA: PEM itself, a file holding it, or base64 of it (as Hyperswitch's
+/// metadata keeps it; the proxy checks that).
+fn certificate_text(given: &str) -> Result<String, Failure> {
+    if given.contains("-----BEGIN") {
+        return Ok(given.to_owned());
+    }
+    let path = Path::new(given);
+    if path.is_file() {
+        return std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(format!(
+                "cannot read the proxy CA certificate {given}: {e}. Fix: check the path and its permissions"
+            ))
+        });
+    }
+    if given.contains('/') || given.ends_with(".pem") || given.ends_with(".crt") {
+        return Err(Failure::new(format!(
+            "the proxy CA certificate file {given} does not exist. Fix: set {ENV_PROXY_CA} (or `proxy_ca`) to the path of the PEM file VGS gives (sandbox.pem)"
+        )));
+    }
+    Ok(given.to_owned())
+}
+
 fn read_config(path: &Path) -> Result<ConfigFile, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::new(format!(
@@ -417,7 +521,7 @@ fn read_config(path: &Path) -> Result<ConfigFile, Failure> {
             .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
         let at = line.map(|n| format!(" (line {n})")).unwrap_or_default();
         Failure::new(format!(
-            "the config file {} is not valid{at}: {}. Fix: use TOML with the keys client_id, client_secret, vault_id, environment or endpoint, api and fingerprinting",
+            "the config file {} is not valid{at}: {}. Fix: use TOML with the keys client_id, client_secret, vault_id, environment or endpoint, api, fingerprinting, and for `forward` proxy_url, proxy_username, proxy_password, proxy_ca",
             path.display(),
             e.message().trim_end()
         ))

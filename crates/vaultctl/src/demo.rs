@@ -16,9 +16,7 @@ use vgs_mock::{
 };
 
 use crate::cli::DemoArgs;
-use crate::output::{
-    Failure, alias_table, card_label, id_json, kind_name, print_json, say, thousands,
-};
+use crate::output::{Failure, alias_table, card_label, id_json, kind_name, print_json, thousands};
 
 /// The demo's cards: the repository's fixture (public test card numbers).
 const FIXTURE_CARDS: &str = include_str!("../../../fixtures/cards.json");
@@ -31,10 +29,11 @@ const UNKNOWN_ALIAS: &str = "tok_sandbox_nEverIssuedByTheMock0000";
 macro_rules! step {
     ($json:expr, $($arg:tt)*) => {
         if !$json {
-            say!($($arg)*);
+            $crate::output::say!($($arg)*);
         }
     };
 }
+pub(crate) use step;
 
 /// Runs the demo; fails (exit 1) only if vaultlink did not behave as the demo says.
 pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
@@ -240,6 +239,9 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
 
     // 8. The same tenant on VGS's Card Management Platform: one card object.
     let cmp = cmp_card(&base, &cards, quiet).await?;
+
+    // 9. Pay through the proxy: collected as aliases, paid with, never held.
+    let proxy = crate::demo_proxy::pay_through_the_proxy(&cards, quiet).await?;
     step!(quiet, "");
     step!(
         quiet,
@@ -266,6 +268,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
             "mock_token_requests": stats.token_requests,
             "vault_api_requests": api_calls,
             "cmp": cmp,
+            "proxy": proxy,
         }));
     }
     mock.stop().await;

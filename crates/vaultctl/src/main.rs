@@ -7,6 +7,8 @@ mod bench;
 mod cli;
 mod config;
 mod demo;
+mod demo_proxy;
+mod forward;
 mod import;
 mod mock_serve;
 mod ops;
@@ -56,6 +58,7 @@ async fn run(command: Command) -> Result<u8, Failure> {
         Command::Delete(args) => ops::delete(args).await.map(|()| 0),
         Command::Erase(args) => ops::erase(args).await.map(|()| 0),
         Command::Check(args) => ops::check(args).await.map(|()| 0),
+        Command::Forward(args) => forward::forward(args).await.map(|()| 0),
         Command::Import(args) => import::import(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }

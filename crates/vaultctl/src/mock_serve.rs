@@ -221,8 +221,21 @@ fn proxy_lines(
     ) else {
         return Ok(None);
     };
-    let path = std::env::temp_dir().join(format!("vgs-mock-proxy-ca-{}.pem", outbound.port()));
-    std::fs::write(&path, authority.certificate_pem()).map_err(|e| {
+    // A name no other process uses, created afresh (never another file's contents).
+    let path = std::env::temp_dir().join(format!(
+        "vgs-mock-proxy-ca-{}-{}.pem",
+        std::process::id(),
+        outbound.port()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| {
+            use std::io::Write as _;
+            file.write_all(authority.certificate_pem().as_bytes())
+        });
+    written.map_err(|e| {
         Failure::new(format!(
             "cannot write the proxy CA certificate to {}: {e}. Fix: make the temporary directory writable (TMPDIR)",
             path.display()
@@ -230,8 +243,14 @@ fn proxy_lines(
     })?;
     let username = args.username.as_deref().unwrap_or(DEMO_V1_USERNAME);
     let password = args.password.as_deref().unwrap_or(DEMO_V1_PASSWORD);
+    // Credentials percent-encoded, so that the URL parses whatever they hold.
+    let mut url = reqwest::Url::parse(&format!("http://{outbound}"))
+        .map_err(|e| Failure::new(format!("cannot make the proxy URL: {e}")))?;
+    let _ = url.set_username(username);
+    let _ = url.set_password(Some(password));
     say!(
-        "outbound proxy: http://{username}:{password}@{outbound} CA certificate: {} (an HTTP proxy; it intercepts TLS to https upstreams, so clients trust that certificate)",
+        "outbound proxy: {} CA certificate: {} (an HTTP proxy; it intercepts TLS to https upstreams, so clients trust that certificate)",
+        url.as_str().trim_end_matches('/'),
         path.display()
     );
     say!("inbound proxy: http://{inbound} (forwards to the routes' upstreams)");

@@ -773,7 +773,7 @@ fn short(input: &str) -> String {
 }
 
 /// Reads at most [`MAX_INPUT_BYTES`].
-fn read_limited(reader: impl Read, source: &str) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_limited(reader: impl Read, source: &str) -> Result<Vec<u8>, Failure> {
     let mut input = Vec::new();
     reader
         .take(MAX_INPUT_BYTES + 1)

@@ -87,6 +87,11 @@ impl CmpConnector {
         self.base.token_fetches()
     }
 
+    /// The OAuth scopes this connector asks for (empty: the service account's own).
+    pub fn requested_scopes(&self) -> &[String] {
+        self.base.requested_scopes()
+    }
+
     /// The last `x-ratelimit-remaining` CMP reported, if any yet.
     pub fn rate_limit_remaining(&self) -> Option<u64> {
         self.base.rate_limit_remaining()

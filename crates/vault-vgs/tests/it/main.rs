@@ -10,6 +10,7 @@ mod cmp_wire;
 mod concurrency;
 mod failure_modes;
 mod flows;
+mod forward;
 mod logs;
 mod support;
 mod token_outage;

@@ -76,6 +76,18 @@ fn demo_shows_aliases_and_masks_but_never_a_card_number_or_cvc_even_at_trace() {
     );
     assert!(out.contains("deleted it -> kept"), "{out}");
     assert!(out.contains("4/4 cards round-trip"), "{out}");
+    // The proxy step: paid with, never held.
+    assert!(out.contains("processor answered 200 authorized"), "{out}");
+    assert!(
+        out.contains("received the card itself: number, CVC, expiry and holder name equal"),
+        "{out}"
+    );
+    let never = out
+        .lines()
+        .find(|l| l.contains("never held the number"))
+        .unwrap_or_else(|| panic!("the proof line:\n{out}"));
+    assert!(never.contains(": 0 of the "), "{never}");
+    assert!(never.contains(" and 0 of its "), "{never}");
     assert!(out.contains("1 access token fetch served"), "{out}");
     // The CMP card: its id, PAN alias and last four, already stored once, round-trip.
     let cmp = out
@@ -150,6 +162,15 @@ fn demo_json_is_one_document_with_aliases_under_card_field_names() {
     assert_eq!(cmp["kept_by_delete"], 1);
     assert_eq!(cmp["erased"], 1);
     assert_eq!(cmp["retrieve_after_erase"], "alias_not_found");
+    let proxy = &doc["proxy"];
+    assert_eq!(proxy["processor_status"], 200);
+    assert_eq!(proxy["processor_received_card"], true);
+    assert_eq!(proxy["values_with_card"], 0);
+    assert_eq!(proxy["log_lines_with_card"], 0);
+    assert!(proxy["trace_log_lines"].as_u64().unwrap() > 0, "{proxy}");
+    assert_eq!(proxy["aliases"]["card_cvc"]["storage"], "VOLATILE");
+    assert_eq!(proxy["values_redacted"], 5, "{proxy}");
+    assert_eq!(proxy["values_revealed"], 5, "{proxy}");
     assert_no_card_number(&out, &FIXTURE_PANS);
     assert_no_cvc(&out);
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod cmp;
 mod demo;
+mod forward;
 mod import;
 mod import_faults;
 mod leaks;
