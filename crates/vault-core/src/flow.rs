@@ -38,6 +38,16 @@ pub trait ExternalVault: Send + Sync {
     /// response's scope is [`DeleteScope::EveryHolder`]; where it does not, the scope
     /// says so ([`DeleteScope::ReachableRecords`]).
     ///
+    /// Gets ready for the first call, at the orchestrator's start-up: fetches what the
+    /// connector needs before it can call the vault (an access token) and opens its
+    /// connection, so that the first payment pays for neither. An error says what
+    /// will fail every call (credentials, scope, vault id): a good moment to learn it.
+    ///
+    /// The default implementation does nothing.
+    async fn warm_up(&self) -> VaultResult<()> {
+        Ok(())
+    }
+
     /// The default implementation refuses: a connector that cannot erase says so.
     async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
         let _ = request;

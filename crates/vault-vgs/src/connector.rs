@@ -403,9 +403,13 @@ impl VgsConnector {
                 })
                 .collect();
             let chunks: Vec<&[&Alias]> = persistent.chunks(MAX_VALUES_PER_REQUEST).collect();
-            let outcomes = self
-                .bounded(chunks.iter().map(|chunk| self.reveal_many(chunk)))
-                .await;
+            // The volatile CVCs are separate reads: they go out with the chunks, not
+            // after them.
+            let (outcomes, cvcs) = futures_util::future::join(
+                self.bounded(chunks.iter().map(|chunk| self.reveal_many(chunk))),
+                self.bounded(ids.iter().map(|id| self.read_cvc(id))),
+            )
+            .await;
             let mut values: HashMap<String, SecretString> = HashMap::new();
             let mut failures: HashMap<&str, usize> = HashMap::new();
             let mut reports = Vec::new();
@@ -426,34 +430,33 @@ impl VgsConnector {
                     }
                 }
             }
-            let rebuilt = ids.iter().map(|id| {
-                let failed = id
-                    .aliases()
-                    .iter()
-                    .find_map(|a| failures.get(a.as_str()))
-                    .copied();
-                let values = &values;
-                let reports = &reports;
-                async move {
+            ids.iter()
+                .zip(cvcs)
+                .map(|(id, cvc)| {
+                    let failed = id
+                        .aliases()
+                        .iter()
+                        .find_map(|a| failures.get(a.as_str()))
+                        .copied();
                     if let Some(index) = failed {
                         return Err(copy_report(&reports[index]));
                     }
-                    self.rebuild(id, |alias| values.get(alias.as_str())).await
-                }
-            });
-            self.bounded(rebuilt).await
+                    self.rebuild(id, |alias| values.get(alias.as_str()), cvc?)
+                })
+                .collect()
         }
         .instrument(span)
         .await
     }
 
     /// Rebuilds a card from revealed persistent values (looked up by `value_of`) and
-    /// its CVC, revealed from volatile storage. A required field that is gone is an
-    /// error naming it; an optional one is reported in `missing`.
-    async fn rebuild<'v>(
+    /// its CVC, as [`read_cvc`](Self::read_cvc) found it. A required field that is gone
+    /// is an error naming it; an optional one is reported in `missing`.
+    fn rebuild<'v>(
         &self,
         id: &ConnectorVaultId,
         value_of: impl Fn(&Alias) -> Option<&'v SecretString>,
+        cvc: Option<SecretString>,
     ) -> VaultResult<RetrieveResponse> {
         let required = |part: &str, alias: &Alias| {
             value_of(alias).ok_or_else(|| {
@@ -498,8 +501,7 @@ impl VgsConnector {
                 let cvc = match get(CardField::CardCvc) {
                     Some(field) => {
                         let expiry = field.expires_at.map(|at| (at, field.expiry_exact));
-                        self.cvc_or_missing(&field.alias, expiry, &mut missing)
-                            .await?
+                        self.cvc_or_missing(&field.alias, expiry, cvc, &mut missing)
                     }
                     None => None,
                 };
@@ -513,15 +515,15 @@ impl VgsConnector {
             }
             ConnectorVaultId::Single {
                 id,
-                cvc,
+                cvc: cvc_alias,
                 cvc_expires_at,
             } => {
                 let record = required("card", id)?;
-                let cvc = match cvc {
+                let cvc = match cvc_alias {
                     Some(alias) => {
                         // Single ids record an upper bound only.
                         let expiry = cvc_expires_at.map(|at| (at, false));
-                        self.cvc_or_missing(alias, expiry, &mut missing).await?
+                        self.cvc_or_missing(alias, expiry, cvc, &mut missing)
                     }
                     None => None,
                 };
@@ -531,15 +533,30 @@ impl VgsConnector {
         Ok(RetrieveResponse::new(PaymentMethodData::Card(card)).with_missing(missing))
     }
 
-    /// The CVC, or `None` with an entry in `missing` saying whether it expired (its
-    /// hour is over by the connector's clock) or vanished before its time.
-    async fn cvc_or_missing(
+    /// The CVC of a card, read from volatile storage (`None`: the card has none, or
+    /// the vault no longer holds it). A read of its own, so that retrieve sends it
+    /// together with the persistent reveal: one round trip, not two.
+    async fn read_cvc(&self, id: &ConnectorVaultId) -> VaultResult<Option<SecretString>> {
+        let alias = match id {
+            ConnectorVaultId::Multi(fields) => fields.get(&CardField::CardCvc).map(|f| &f.alias),
+            ConnectorVaultId::Single { cvc, .. } => cvc.as_ref(),
+        };
+        match alias {
+            Some(alias) => self.optional_cvc(alias).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The CVC the vault gave (`value`), or `None` with an entry in `missing` saying
+    /// whether it expired (its hour is over by the connector's clock) or vanished
+    /// before its time.
+    fn cvc_or_missing(
         &self,
         alias: &Alias,
         expires_at: Option<(SystemTime, bool)>,
+        value: Option<SecretString>,
         missing: &mut Vec<MissingField>,
-    ) -> VaultResult<Option<SecretString>> {
-        let value = self.optional_cvc(alias).await?;
+    ) -> Option<SecretString> {
         if value.is_none() {
             let reason = match expires_at {
                 Some((at, _)) if self.inner.clock.now() >= at => MissingReason::Expired,
@@ -548,7 +565,7 @@ impl VgsConnector {
             };
             missing.push(MissingField::new(CardField::CardCvc, alias.clone(), reason));
         }
-        Ok(value)
+        value
     }
 
     /// The CVC if the vault still holds it: it is volatile, so "not found" (expired
@@ -828,17 +845,34 @@ impl ExternalVault for VgsConnector {
                     .collect(),
                 ConnectorVaultId::Single { id, .. } => vec![id],
             };
-            let values = self.reveal_many(&persistent).await?;
-            self.rebuild(id, |alias| {
-                persistent
-                    .iter()
-                    .zip(&values)
-                    .find(|(asked, _)| **asked == alias)
-                    .and_then(|(_, value)| value.as_ref())
-            })
-            .await
+            // The persistent fields and the volatile CVC are two reads: both go out
+            // at once, so a retrieve costs one round trip to the vault.
+            let (values, cvc) =
+                futures_util::future::join(self.reveal_many(&persistent), self.read_cvc(id)).await;
+            let values = values?;
+            let cvc = cvc?;
+            self.rebuild(
+                id,
+                |alias| {
+                    persistent
+                        .iter()
+                        .zip(&values)
+                        .find(|(asked, _)| **asked == alias)
+                        .and_then(|(_, value)| value.as_ref())
+                },
+                cvc,
+            )
         })
         .await
+    }
+
+    /// Fetches the access token (API v2; into the cache and any shared token store)
+    /// and opens the connection to the vault with one read of an alias that cannot
+    /// exist ([`check`](Self::check)): one vault API request, plus a token fetch when
+    /// no valid token is cached. Idle connections close after 90 s, so call it at
+    /// start-up, not long before traffic.
+    async fn warm_up(&self) -> VaultResult<()> {
+        self.traced("warm_up", self.check()).await
     }
 
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
@@ -851,19 +885,26 @@ impl ExternalVault for VgsConnector {
 
     async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
         self.traced("erase", async move {
-            let mut plan = Vec::new();
-            for (part, alias, storage) in parts(&request.connector_vault_id) {
-                let wanted = match part {
-                    StoredPart::Field(field) => request.fields.contains(&field),
+            let wanted: Vec<(StoredPart, Alias, Storage)> = parts(&request.connector_vault_id)
+                .into_iter()
+                .filter(|(part, _, _)| match part {
+                    StoredPart::Field(field) => request.fields.contains(field),
                     // The record holds every field but the CVC.
                     _ => request.fields.iter().any(|f| *f != CardField::CardCvc),
-                };
-                if !wanted {
-                    continue;
-                }
-                // Every alias of the value's record (other formats, made for other
-                // cards), so that the value is gone from the vault, not one alias.
-                match self.record_aliases(&alias, storage).await {
+                })
+                .collect();
+            // Every alias of each value's record (other formats, made for other
+            // cards), so that the value is gone from the vault, not one alias. The
+            // records are read at once: one round trip, then one for the deletes.
+            let found = join_all(
+                wanted
+                    .iter()
+                    .map(|(_, alias, storage)| self.record_aliases(alias, *storage)),
+            )
+            .await;
+            let mut plan = Vec::new();
+            for ((part, alias, storage), found) in wanted.into_iter().zip(found) {
+                match found {
                     Ok(all) => plan.extend(all.into_iter().map(|a| (part, a, storage, Plan::Remove))),
                     Err(Probe::Missing) => plan.push((part, alias, storage, Plan::Gone)),
                     Err(Probe::Failed(report)) if report.kind() == VaultError::RevealDisabled => {

@@ -27,6 +27,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .endpoint(mock.base_url())
             .build()?,
     );
+    // At start-up: fetch the token and open the connection now (wrong credentials or
+    // vault id show here, not at the first payment).
+    vault.warm_up().await?;
 
     // At checkout: the card goes in, one alias per field comes back (the CVC volatile).
     // Store `connector_vault_id` (aliases only) in your database, never the card.

@@ -495,6 +495,11 @@ const BENCH_ABOUT: &str = "\
 Benchmarks vaultlink against the mock VGS on loopback and prints a table (--json: one
 JSON document).
 
+--latency-ms N shapes the runs like a network: the embedded mock waits N ms before
+every answer, and each flow reports its round trips per operation (p50 / N) for both
+sides; the baseline sends a flow's independent requests at once (as the connector
+does), so the ratio compares like with like.
+
 Default mode: starts the embedded mock (in this process, rate limit lifted), warms up,
 then for each --flow and --concurrency runs --requests operations twice on each side,
 in --slices short slices interleaved connector, baseline, baseline, connector, ...:
@@ -526,8 +531,8 @@ Timings are not asserted anywhere: rerun on your machine and compare.";
 pub(crate) enum BenchFlow {
     /// Per-field insert of a test card: one `POST /aliases` of 5 values.
     Insert,
-    /// Retrieve of that card by its aliases: a multi-reveal of the persistent fields,
-    /// then the volatile CVC.
+    /// Retrieve of that card by its aliases: a multi-reveal of the persistent fields
+    /// and a read of the volatile CVC, sent at once.
     Retrieve,
 }
 
@@ -557,11 +562,16 @@ pub(crate) struct BenchArgs {
     )]
     pub(crate) flow: Vec<BenchFlow>,
     /// Operations per run; each side (connector, baseline) runs twice per flow and
-    /// concurrency, in --slices interleaved slices. The default takes a few seconds
-    /// per run on a small machine.
-    #[arg(long, value_name = "N", default_value_t = 40_000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) requests: u64,
+    /// concurrency, in --slices interleaved slices. Default 40,000 (a few seconds per
+    /// run on a small machine), 400 with --latency-ms.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) requests: Option<u64>,
+    /// Network-shaped runs: the embedded mock adds N milliseconds to every request
+    /// (a VGS round trip), and the table reports each flow's round trips per
+    /// operation (p50 / N) beside the baseline's.
+    #[arg(long, value_name = "N", conflicts_with_all = ["endpoint", "import"],
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(crate) latency_ms: Option<u64>,
     /// Token lifetime of the embedded mock, in seconds (default 300, VGS's): a short
     /// one makes tokens refresh during the runs.
     #[arg(long, value_name = "SECS", conflicts_with = "endpoint",
@@ -587,10 +597,10 @@ pub(crate) struct BenchArgs {
     /// Slices per side: each side's 2 × N operations run in this many interleaved
     /// slices (connector, baseline, baseline, connector, repeated); more, shorter
     /// slices spread bursts of machine noise evenly over both sides. Rounded down to
-    /// an even number.
-    #[arg(long, value_name = "N", default_value_t = 80,
-          value_parser = clap::value_parser!(u32).range(2..=10_000))]
-    pub(crate) slices: u32,
+    /// an even number. Default 80; 4 with --latency-ms (each slice then holds enough
+    /// operations to keep every concurrent caller busy).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub(crate) slices: Option<u32>,
     /// Calibration: run the baseline against itself (an A/A test) in place of the
     /// connector; how far its ratios stray from 1 is the method's noise here.
     #[arg(long, conflicts_with = "import")]

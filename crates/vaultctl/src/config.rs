@@ -390,6 +390,10 @@ impl ExternalVault for Connector {
     async fn erase(&self, request: EraseRequest) -> VaultResult<DeleteResponse> {
         self.as_vault().erase(request).await
     }
+
+    async fn warm_up(&self) -> VaultResult<()> {
+        self.as_vault().warm_up().await
+    }
 }
 
 /// Parses an API generation name (`--api`, VGS_API, `api`).

@@ -312,6 +312,11 @@ pub(crate) async fn observe(State(state): State<MockState>, req: Request, next: 
     let Some(route) = route else {
         return next.run(req).await;
     };
+    if route != Route::TokenEndpoint {
+        if let Some(rendezvous) = state.join_rendezvous() {
+            rendezvous.wait().await;
+        }
+    }
     let decision = state.faults_engine().decide(route);
     if decision.injected {
         state.counters().fault_injected();

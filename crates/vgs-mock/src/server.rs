@@ -220,6 +220,12 @@ impl MockHandle {
         self.state.fail_next(route, count, with);
     }
 
+    /// Arms a rendezvous of the next `count` vault API calls, see
+    /// [`MockState::rendezvous`].
+    pub fn rendezvous(&self, count: usize, wait: std::time::Duration) -> crate::Rendezvous {
+        self.state.rendezvous(count, wait)
+    }
+
     /// Clears state, see [`MockState::reset`].
     pub fn reset(&self) {
         self.state.reset();

@@ -11,6 +11,7 @@ use crate::cmp::CardStore;
 use crate::config::{BasicCredentials, MockConfig};
 use crate::faults::{FailWith, FaultConfig, Faults};
 use crate::lock;
+use crate::rendezvous::Rendezvous;
 use crate::route::Route;
 use crate::stats::{Counters, Stats, VaultStats};
 use crate::store::{RecordView, VaultStore};
@@ -34,6 +35,8 @@ struct Inner {
     tokens: Tokens,
     counters: Counters,
     faults: Faults,
+    /// The armed rendezvous of API calls, if any ([`MockState::rendezvous`]).
+    rendezvous: Mutex<Option<Rendezvous>>,
     rate_limit: AtomicU64,
     /// Vault assignments changed at runtime ([`MockState::assign_client`]).
     assignments: Mutex<HashMap<String, Vec<String>>>,
@@ -66,6 +69,7 @@ impl MockState {
         Self {
             inner: Arc::new(Inner {
                 faults: Faults::new(config.faults.clone()),
+                rendezvous: Mutex::new(None),
                 config,
                 vaults,
                 tokens: Tokens::default(),
@@ -195,6 +199,27 @@ impl MockState {
     /// Makes the next `count` calls of `route` fail `with` (queued after earlier ones).
     pub fn fail_next(&self, route: Route, count: u32, with: FailWith) {
         self.inner.faults.fail_next(route, count, with);
+    }
+
+    /// Arms a rendezvous: the next `count` vault API calls (alias API and CMP; not
+    /// the token endpoint, not the proxies) each wait until all `count` have arrived,
+    /// at most `wait`. Proves that a client sends calls concurrently, without timing.
+    pub fn rendezvous(&self, count: usize, wait: Duration) -> Rendezvous {
+        let rendezvous = Rendezvous::new(count, wait);
+        *lock(&self.inner.rendezvous) = Some(rendezvous.clone());
+        rendezvous
+    }
+
+    /// The armed rendezvous this call takes a place in, if any.
+    pub(crate) fn join_rendezvous(&self) -> Option<Rendezvous> {
+        let mut armed = lock(&self.inner.rendezvous);
+        let rendezvous = armed.clone()?;
+        if rendezvous.join() {
+            Some(rendezvous)
+        } else {
+            *armed = None;
+            None
+        }
     }
 
     /// Changes the per-vault rate limit; `None` = unlimited.

@@ -198,6 +198,12 @@ impl ExternalVault for CmpConnector {
             .await
     }
 
+    /// Fetches the access token and opens the connection to CMP with one read of a
+    /// card that cannot exist ([`check`](Self::check)).
+    async fn warm_up(&self) -> VaultResult<()> {
+        self.base.traced("warm_up", self.check()).await
+    }
+
     async fn delete(&self, request: DeleteRequest) -> VaultResult<DeleteResponse> {
         self.base
             .traced("delete", async move {

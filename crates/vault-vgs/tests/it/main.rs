@@ -12,6 +12,7 @@ mod failure_modes;
 mod flows;
 mod forward;
 mod logs;
+mod round_trips;
 mod support;
 mod token_outage;
 mod transport;

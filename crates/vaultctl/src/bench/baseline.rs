@@ -170,11 +170,16 @@ impl Baseline {
 
     /// The connector's retrieve of `id`: a multi-reveal of the persistent aliases,
     /// then the volatile CVC, one after the other.
+    /// The connector's retrieve requests, sent as a hand-written client would: the
+    /// persistent multi-reveal and the volatile CVC read at once.
     pub(crate) async fn retrieve(self: Arc<Self>, id: ConnectorVaultId) -> Result<(), String> {
-        for url in retrieve_urls(&self.aliases, &id)? {
-            self.send(Method::GET, url, None).await?;
-        }
-        Ok(())
+        let urls = retrieve_urls(&self.aliases, &id)?;
+        let sent = futures_util::future::join_all(
+            urls.into_iter()
+                .map(|url| self.send(Method::GET, url, None)),
+        )
+        .await;
+        sent.into_iter().collect()
     }
 
     async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<(), String> {
@@ -325,58 +330,99 @@ mod tests {
         body: Vec<u8>,
     }
 
-    /// A one-connection-at-a-time HTTP/1.1 server that answers `answers` in order and
-    /// records the requests.
-    async fn capture(answers: Vec<(u16, String)>) -> (String, tokio::task::JoinHandle<Vec<Seen>>) {
+    /// An HTTP/1.1 server that serves connections concurrently and records the
+    /// requests. Each request takes the first unused answer whose request-line prefix
+    /// matches (`""` matches any), so requests sent at once get the right answer
+    /// whatever their order. The task ends once every answer was given and returns
+    /// the requests sorted by request line (arrival order is not the client's).
+    async fn capture(
+        answers: Vec<(&'static str, u16, String)>,
+    ) -> (String, tokio::task::JoinHandle<Vec<Seen>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let expected = answers.len();
+        let shared = std::sync::Arc::new(tokio::sync::Mutex::new((
+            answers.into_iter().map(Some).collect::<Vec<_>>(),
+            Vec::new(),
+        )));
+        let (done_tx, mut done) = tokio::sync::watch::channel(0usize);
         let task = tokio::spawn(async move {
-            let mut seen = Vec::new();
-            let mut answers = answers.into_iter().peekable();
-            while answers.peek().is_some() {
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut stream = BufReader::new(stream);
-                while answers.peek().is_some() {
-                    let mut line = String::new();
-                    if stream.read_line(&mut line).await.unwrap() == 0 {
-                        break; // closed: take the next connection
-                    }
-                    let mut request = Seen {
-                        line: line.trim_end().trim_end_matches(" HTTP/1.1").to_owned(),
-                        authorization: None,
-                        content_type: None,
-                        body: Vec::new(),
-                    };
-                    let mut length = 0;
+            let accept = {
+                let shared = std::sync::Arc::clone(&shared);
+                tokio::spawn(async move {
                     loop {
-                        let mut header = String::new();
-                        stream.read_line(&mut header).await.unwrap();
-                        let header = header.trim_end();
-                        if header.is_empty() {
-                            break;
-                        }
-                        let (name, value) = header.split_once(": ").unwrap();
-                        match name.to_ascii_lowercase().as_str() {
-                            "content-length" => length = value.parse().unwrap(),
-                            "authorization" => request.authorization = Some(value.to_owned()),
-                            "content-type" => request.content_type = Some(value.to_owned()),
-                            _ => {}
-                        }
+                        let (stream, _) = listener.accept().await.unwrap();
+                        let shared = std::sync::Arc::clone(&shared);
+                        let done_tx = done_tx.clone();
+                        tokio::spawn(async move {
+                            let mut stream = BufReader::new(stream);
+                            while let Some(request) = read_request(&mut stream).await {
+                                let mut state = shared.lock().await;
+                                let (status, body) = state
+                                    .0
+                                    .iter_mut()
+                                    .find(|a| {
+                                        a.as_ref().is_some_and(|(prefix, _, _)| {
+                                            request.line.starts_with(prefix)
+                                        })
+                                    })
+                                    .and_then(Option::take)
+                                    .map(|(_, status, body)| (status, body))
+                                    .expect("an answer for every request");
+                                state.1.push(request);
+                                let seen = state.1.len();
+                                drop(state);
+                                let answer = format!(
+                                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                    body.len()
+                                );
+                                stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                                done_tx.send_replace(seen);
+                            }
+                        });
                     }
-                    request.body = vec![0; length];
-                    stream.read_exact(&mut request.body).await.unwrap();
-                    seen.push(request);
-                    let (status, body) = answers.next().unwrap();
-                    let answer = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
-                }
-            }
+                })
+            };
+            done.wait_for(|seen| *seen >= expected).await.unwrap();
+            accept.abort();
+            let mut seen = std::mem::take(&mut shared.lock().await.1);
+            seen.sort_by(|a, b| a.line.cmp(&b.line));
             seen
         });
         (base, task)
+    }
+
+    /// One request from a keep-alive connection; `None` once it closes.
+    async fn read_request(stream: &mut BufReader<tokio::net::TcpStream>) -> Option<Seen> {
+        let mut line = String::new();
+        if stream.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let mut request = Seen {
+            line: line.trim_end().trim_end_matches(" HTTP/1.1").to_owned(),
+            authorization: None,
+            content_type: None,
+            body: Vec::new(),
+        };
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            stream.read_line(&mut header).await.ok()?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(": ")?;
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse().ok()?,
+                "authorization" => request.authorization = Some(value.to_owned()),
+                "content-type" => request.content_type = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        request.body = vec![0; length];
+        stream.read_exact(&mut request.body).await.ok()?;
+        Some(request)
     }
 
     fn card() -> Card {
@@ -411,14 +457,14 @@ mod tests {
             400,
             r#"{"errors":[{"status":400,"detail":"x"}]}"#.to_owned(),
         );
-        let (base, server) = capture(vec![refused.clone()]).await;
+        let (base, server) = capture(vec![("", refused.0, refused.1.clone())]).await;
         let _ = connector(&base)
             .insert(InsertRequest::card(card()))
             .await
             .expect_err("refused");
         let by_connector = server.await.unwrap();
 
-        let (base, server) = capture(vec![refused]).await;
+        let (base, server) = capture(vec![("", refused.0, refused.1)]).await;
         let _ = baseline(&base).await.insert(card()).await;
         let by_baseline = server.await.unwrap();
 
@@ -437,7 +483,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_baseline_retrieve_makes_the_connectors_requests_in_its_order() {
+    async fn the_baseline_retrieve_makes_the_connectors_requests() {
         let field = |alias: &str, storage| {
             FieldAlias::new(Alias::new(alias).unwrap(), AliasFormat::Uuid, storage)
         };
@@ -457,10 +503,15 @@ mod tests {
         let answers = || {
             vec![
                 (
+                    "GET /aliases?",
                     200,
                     r#"{"data":{"4111110000001111":{"value":"4111111111111111"},"tok_m":{"value":"04"},"tok_y":{"value":"2030"},"tok_h":{"value":"Ada Lovelace"}}}"#.to_owned(),
                 ),
-                (200, r#"{"data":[{"value":"987"}]}"#.to_owned()),
+                (
+                    "GET /aliases/tok_c",
+                    200,
+                    r#"{"data":[{"value":"987"}]}"#.to_owned(),
+                ),
             ]
         };
         let (base, server) = capture(answers()).await;
@@ -477,11 +528,12 @@ mod tests {
 
         assert_eq!(by_connector.len(), 2);
         assert_eq!(by_connector, by_baseline);
+        // Sorted by request line: the CVC read, then the multi-reveal.
+        assert_eq!(by_baseline[0].line, "GET /aliases/tok_c?storage=VOLATILE");
         assert_eq!(
-            by_baseline[0].line,
+            by_baseline[1].line,
             "GET /aliases?aliases=4111110000001111%2Ctok_m%2Ctok_y%2Ctok_h"
         );
-        assert_eq!(by_baseline[1].line, "GET /aliases/tok_c?storage=VOLATILE");
     }
 
     #[test]

@@ -34,18 +34,26 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
     }
     let card: Card = serde_json::from_str(TEST_CARD)
         .map_err(|e| Failure::new(format!("the benchmark's test card does not parse: {e}")))?;
+    let latency = args.latency_ms.map(Duration::from_millis);
     let target = match &args.endpoint {
         Some(endpoint) => Target::external(endpoint)?,
-        None => Target::embedded(args.token_ttl.map(Duration::from_secs)).await?,
+        None => Target::embedded(args.token_ttl.map(Duration::from_secs), latency).await?,
     };
+    let requests = args
+        .requests
+        .unwrap_or(if latency.is_some() { 400 } else { 40_000 });
+    let slices = args
+        .slices
+        .unwrap_or(if latency.is_some() { 4 } else { 80 })
+        .max(2);
     let quiet = args.json;
     if !quiet {
         say!("vaultctl bench: {}", target.describe());
         say!(
             "{} operations per run, two runs per side, interleaved in slices of {}: connector, baseline, baseline, connector (x{}; fresh connector and client per flow and concurrency){}",
-            thousands(args.requests),
-            thousands(2 * args.requests / u64::from(args.slices.max(2))),
-            args.slices.max(2) / 2,
+            thousands(requests),
+            thousands(2 * requests / u64::from(slices)),
+            slices / 2,
             if args.aa {
                 "; A/A calibration: the \"connector\" is a second baseline"
             } else {
@@ -72,7 +80,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
         ));
     }
     let warm_baseline = Arc::new(target.baseline().await?);
-    let warmup = (args.requests / 10).clamp(100, 5_000);
+    let warmup = (requests / 10).clamp(100, 5_000);
     let top = args.concurrency.iter().copied().max().unwrap_or(1);
     for flow in &args.flow {
         let ops = Ops::new(*flow, &card, &stored);
@@ -82,8 +90,8 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
     drop(warm_baseline);
 
     let plan = Plan {
-        requests: args.requests,
-        slices: args.slices.max(2) & !1,
+        requests,
+        slices: slices & !1,
         aa: args.aa,
     };
     let mut runs = Vec::new();
@@ -116,6 +124,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
             "mock_expired_token_rejections": stats.expired_token_rejections,
             "cold_callers": cold.as_ref().map(ColdCallers::to_json),
             "token_ttl_s": target.token_lifetime().map(|l| l.as_secs()),
+            "latency_ms": args.latency_ms,
             "api": target.api_name(),
             "mock": target.mock_json(),
             "machine": machine_json(),
@@ -125,10 +134,10 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
         }));
     } else {
         say!("");
-        say!("{}", table(&runs));
+        say!("{}", table(&runs, latency));
         say!("");
         say!(
-            "token fetches: {token_fetches_total} during the runs; the mock saw {} token requests in all (warm-up and each baseline fetch one too); {} requests rejected for an expired token",
+            "token fetches: {token_fetches_total} by the connectors (each warmed up once, then refreshing ahead of expiry); the mock saw {} token requests in all (warm-up and each baseline fetch one too); {} requests rejected for an expired token",
             stats.token_requests,
             stats.expired_token_rejections
         );
@@ -142,7 +151,15 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
             );
         }
         say!(
-            "ratio = connector ops/s / baseline ops/s; latencies in microseconds; {}",
+            "ratio = connector ops/s / baseline ops/s; {}{}",
+            match latency {
+                Some(l) => format!(
+                    "latencies in milliseconds, {} ms added by the mock to every request; round trips = p50 / {} ms; ",
+                    l.as_millis(),
+                    l.as_millis()
+                ),
+                None => "latencies in microseconds; ".to_owned(),
+            },
             target.sharing_note()
         );
     }
@@ -246,15 +263,19 @@ struct Run {
     /// CPU time of the whole process during each side's slices (mock included).
     connector_cpu_ns: Option<u64>,
     baseline_cpu_ns: Option<u64>,
+    /// The latency the mock added to every request (`--latency-ms`).
+    latency: Option<Duration>,
 }
 
 /// Connector, baseline, baseline, connector, repeated: each side runs `2 × requests`
 /// operations in `plan.slices` slices, so that drift (a build on the other core,
 /// which worker thread a task lands on, the mock's tables) weighs on both sides
-/// alike. Each side gets a fresh client (and the connector a cold token cache), so
-/// connection set-up and the connector's token fetches are inside the measurement;
-/// the baseline takes a new token between slices when its own is half-way through
-/// its lifetime (only with a short `--token-ttl`), outside any timing.
+/// alike. Each side gets a fresh client; the connector is warmed up first as an
+/// orchestrator does at start-up (`warm_up`: its token and connection), outside the
+/// timing like the baseline's own token fetch, and that fetch is counted in
+/// `token_fetches`. Refreshes during the runs are inside the measurement; the
+/// baseline takes a new token between slices when its own is half-way through its
+/// lifetime (only with a short `--token-ttl`), outside any timing.
 async fn run_pair(
     target: &Target,
     flow: BenchFlow,
@@ -277,7 +298,13 @@ async fn run_pair(
     let connector_op = ops.connector(&vault);
 
     let start = target.stats().await?;
-    let mut token_fetches = 0;
+    if !plan.aa {
+        vault
+            .warm_up()
+            .await
+            .map_err(|r| Failure::vault("warming up the connector failed", &r))?;
+    }
+    let mut token_fetches = target.stats().await?.token_requests - start.token_requests;
     // CPU time of the whole process (connector or baseline, and the embedded mock).
     let (mut connector_cpu, mut baseline_cpu) = (Some(0), Some(0));
     let slices = plan.slices;
@@ -336,6 +363,7 @@ async fn run_pair(
         expired_token_rejections: end.expired_token_rejections - start.expired_token_rejections,
         connector_cpu_ns: connector_cpu,
         baseline_cpu_ns: baseline_cpu,
+        latency: target.latency(),
     })
 }
 
@@ -401,6 +429,12 @@ impl Run {
         cpu_ns.map(|ns| round(ns as f64 / 1_000.0 / ops, 2))
     }
 
+    /// Round trips per operation at the median: p50 / the added latency.
+    fn round_trips(&self, totals: &Totals) -> Option<f64> {
+        let latency = self.latency?.as_secs_f64() * 1e6;
+        Some(round(totals.percentile_us(50.0) / latency, 2))
+    }
+
     fn errors(&self) -> u64 {
         self.connector.errors + self.baseline.errors
     }
@@ -430,6 +464,8 @@ impl Run {
             "connector_p99_us": round(self.connector.percentile_us(99.0), 1),
             "baseline_p50_us": round(self.baseline.percentile_us(50.0), 1),
             "baseline_p99_us": round(self.baseline.percentile_us(99.0), 1),
+            "connector_round_trips_p50": self.round_trips(&self.connector),
+            "baseline_round_trips_p50": self.round_trips(&self.baseline),
             "token_fetches": self.token_fetches,
             "expected_token_fetches": self.expected_token_fetches,
             "expired_token_rejections": self.expired_token_rejections,
@@ -455,41 +491,55 @@ impl Run {
     }
 }
 
-fn table(runs: &[Run]) -> String {
+fn table(runs: &[Run], latency: Option<Duration>) -> String {
+    // With --latency-ms: milliseconds and round trips per operation.
+    let (unit, scale) = match latency {
+        Some(_) => ("ms", 1_000.0),
+        None => ("us", 1.0),
+    };
     let mut out = format!(
-        "{:<9} {:>5} {:>15} {:>15} {:>7} {:>17} {:>17} {:>14}",
+        "{:<9} {:>5} {:>15} {:>15} {:>7} {:>20} {:>20} {:>14}",
         "flow",
         "conc",
         "connector ops/s",
         "baseline ops/s",
         "ratio",
-        "connector p50/p99",
-        "baseline p50/p99",
+        format!("connector p50/p99 {unit}"),
+        format!("baseline p50/p99 {unit}"),
         "token fetches"
     );
+    if latency.is_some() {
+        out.push_str(&format!(" {:>16}", "round trips c/b"));
+    }
+    let p = |totals: &Totals| {
+        let digits = if latency.is_some() { 1 } else { 0 };
+        format!(
+            "{:.digits$} / {:.digits$}",
+            totals.percentile_us(50.0) / scale,
+            totals.percentile_us(99.0) / scale
+        )
+    };
     for run in runs {
         out.push_str(&format!(
-            "\n{:<9} {:>5} {:>15} {:>15} {:>7.3} {:>17} {:>17} {:>14}",
+            "\n{:<9} {:>5} {:>15} {:>15} {:>7.3} {:>20} {:>20} {:>14}",
             run.flow.as_str(),
             run.concurrency,
             thousands(run.connector.ops_per_s() as u64),
             thousands(run.baseline.ops_per_s() as u64),
             run.ratio(),
-            format!(
-                "{:.0} / {:.0}",
-                run.connector.percentile_us(50.0),
-                run.connector.percentile_us(99.0)
-            ),
-            format!(
-                "{:.0} / {:.0}",
-                run.baseline.percentile_us(50.0),
-                run.baseline.percentile_us(99.0)
-            ),
+            p(&run.connector),
+            p(&run.baseline),
             format!(
                 "{} (exp. {})",
                 run.token_fetches, run.expected_token_fetches
             ),
         ));
+        if let (Some(c), Some(b)) = (
+            run.round_trips(&run.connector),
+            run.round_trips(&run.baseline),
+        ) {
+            out.push_str(&format!(" {:>16}", format!("{c:.2} / {b:.2}")));
+        }
     }
     out
 }

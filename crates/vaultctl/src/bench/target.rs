@@ -8,7 +8,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use vault_vgs::{ApiGeneration, VgsConnector};
-use vgs_mock::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_VAULT_ID, MockConfig, MockHandle, Stats};
+use vgs_mock::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_VAULT_ID, FaultConfig, MockConfig, MockHandle, Stats,
+};
 
 use super::baseline::{Api, Baseline, bare_client};
 use crate::config::{ENV_ENDPOINT, Settings};
@@ -34,16 +36,27 @@ pub(crate) struct Target {
     secret: SecretString,
     /// The lifetime the mock issues tokens with, when this process configured it.
     token_lifetime: Option<Duration>,
+    /// The latency the embedded mock adds to every request (`--latency-ms`).
+    latency: Option<Duration>,
     stats_client: reqwest::Client,
 }
 
 impl Target {
     /// Starts the mock in this process: the demo vault and client, no rate limit,
     /// tokens valid `token_ttl` (default the mock's 300 s).
-    pub(crate) async fn embedded(token_ttl: Option<Duration>) -> Result<Self, Failure> {
+    pub(crate) async fn embedded(
+        token_ttl: Option<Duration>,
+        latency: Option<Duration>,
+    ) -> Result<Self, Failure> {
         let mut config = MockConfig::demo().with_rate_limit_per_minute(None);
         if let Some(ttl) = token_ttl {
             config = config.with_token_lifetime(ttl);
+        }
+        if let Some(latency) = latency {
+            config = config.with_faults(FaultConfig {
+                latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                ..FaultConfig::none()
+            });
         }
         let lifetime = config.token_lifetime;
         let mock = vgs_mock::start(config).await.map_err(|e| {
@@ -59,6 +72,7 @@ impl Target {
             client_id: DEMO_CLIENT_ID.to_owned(),
             secret: SecretString::from(DEMO_CLIENT_SECRET.to_owned()),
             token_lifetime: Some(lifetime),
+            latency,
             stats_client: bare_client()?,
         })
     }
@@ -75,6 +89,7 @@ impl Target {
             client_id: DEMO_CLIENT_ID.to_owned(),
             secret: SecretString::from(DEMO_CLIENT_SECRET.to_owned()),
             token_lifetime: None,
+            latency: None,
             stats_client: bare_client()?,
         })
     }
@@ -106,6 +121,7 @@ impl Target {
             client_id: settings.client_id.clone(),
             secret: settings.client_secret().clone(),
             token_lifetime: None,
+            latency: None,
             stats_client: bare_client()?,
         })
     }
@@ -187,6 +203,11 @@ impl Target {
         }
     }
 
+    /// The latency the embedded mock adds to every request, if any.
+    pub(crate) fn latency(&self) -> Option<Duration> {
+        self.latency
+    }
+
     /// One line: which mock, where, which API.
     pub(crate) fn describe(&self) -> String {
         let kind = match &self.mock {
@@ -198,8 +219,12 @@ impl Target {
             .token_lifetime
             .map(|l| format!(", tokens valid {} s", l.as_secs()))
             .unwrap_or_default();
+        let latency = self
+            .latency
+            .map(|l| format!(", {} ms added to every request", l.as_millis()))
+            .unwrap_or_default();
         format!(
-            "{kind} at {}, vault {}, API {}{ttl}",
+            "{kind} at {}, vault {}, API {}{ttl}{latency}",
             self.base,
             self.vault_id,
             self.api_name()
@@ -224,7 +249,12 @@ impl Target {
             Mock::Child { .. } => "child_process",
             Mock::External => "external",
         };
-        json!({ "kind": kind, "url": self.base, "vault_id": self.vault_id })
+        json!({
+            "kind": kind,
+            "url": self.base,
+            "vault_id": self.vault_id,
+            "latency_ms": self.latency.map(|l| l.as_millis() as u64),
+        })
     }
 }
 

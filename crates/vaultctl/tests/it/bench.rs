@@ -65,8 +65,8 @@ fn a_fast_run_reports_every_flow_and_one_token_fetch_per_run() {
         }
         assert_eq!(run["requests"], 50);
         assert!(run["ratio"].as_f64().unwrap() > 0.0, "{run}");
-        // A fresh connector per run: its first calls share one fetch, and a 300 s
-        // token outlives the run.
+        // A fresh connector per run, warmed up: one fetch, and a 300 s token outlives
+        // the run.
         assert_eq!(run["token_fetches"], 1, "{run}");
         assert_eq!(run["expected_token_fetches"], 1, "{run}");
         assert_eq!(run["connector_errors"], 0, "{run}");
@@ -165,4 +165,36 @@ fn a_batch_that_is_not_a_multiple_of_five_is_refused() {
         "{}",
         crate::support::stderr(&output)
     );
+}
+
+#[test]
+fn latency_runs_report_round_trips_per_operation_for_both_sides() {
+    let doc = bench_json(vaultctl().args([
+        "bench",
+        "--latency-ms",
+        "5",
+        "--requests",
+        "8",
+        "--slices",
+        "2",
+        "--concurrency",
+        "1",
+        "--cold-callers",
+        "0",
+    ]));
+    assert_eq!(doc["latency_ms"], 5);
+    assert_eq!(doc["mock"]["latency_ms"], 5);
+    for run in doc["runs"].as_array().expect("runs") {
+        assert_eq!(run["requests"], 8);
+        assert_eq!(run["connector_errors"], 0, "{run}");
+        // Every operation waits for at least one delayed answer: at least one round
+        // trip each (a lower bound the mock guarantees, not a timing).
+        for side in ["connector_round_trips_p50", "baseline_round_trips_p50"] {
+            let round_trips = run[side]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{side}: {run}"));
+            assert!(round_trips >= 1.0, "{side} {round_trips}: {run}");
+        }
+        assert_eq!(run["token_fetches"], 1, "warmed up once: {run}");
+    }
 }
