@@ -67,11 +67,17 @@ pub enum VaultError {
     /// card twice. The card may or may not be stored; if it is, its aliases were lost.
     #[error("the insert may or may not have stored the card")]
     InsertOutcomeUnknown,
+    /// A request sent through the vault's proxy failed after it may have reached the
+    /// processor (a timeout, a dropped connection, the proxy's 5xx, an answer that
+    /// could not be read), and it is not idempotent, so it was not sent again: the
+    /// payment may or may not have been made.
+    #[error("the request may or may not have reached the processor")]
+    ForwardOutcomeUnknown,
 }
 
 impl VaultError {
     /// Every kind, for exhaustive documentation and tests.
-    pub const ALL: [VaultError; 14] = [
+    pub const ALL: [VaultError; 15] = [
         VaultError::InvalidConfig,
         VaultError::InvalidRequest,
         VaultError::InvalidCredentials,
@@ -86,6 +92,7 @@ impl VaultError {
         VaultError::ServerError,
         VaultError::UnexpectedResponse,
         VaultError::InsertOutcomeUnknown,
+        VaultError::ForwardOutcomeUnknown,
     ];
 
     /// Whether the same call may succeed if made again later, unchanged.
@@ -122,6 +129,7 @@ impl VaultError {
             VaultError::ServerError => "server_error",
             VaultError::UnexpectedResponse => "unexpected_response",
             VaultError::InsertOutcomeUnknown => "insert_outcome_unknown",
+            VaultError::ForwardOutcomeUnknown => "forward_outcome_unknown",
         }
     }
 
@@ -169,6 +177,9 @@ impl VaultError {
             }
             VaultError::InsertOutcomeUnknown => {
                 "insert the card again to get aliases (the vault may then hold it twice), and give VGS support the trace id to remove a record stored without its aliases; or turn fingerprinting on for the vault so inserts can be retried safely"
+            }
+            VaultError::ForwardOutcomeUnknown => {
+                "do not send it again blindly: ask the processor whether it was processed (by the request's idempotency key, or its id in the processor's dashboard), and give VGS support the vgs-request-id if the proxy failed"
             }
         }
     }

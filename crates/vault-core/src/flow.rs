@@ -146,6 +146,15 @@ pub enum CardField {
 }
 
 impl CardField {
+    /// Every field, in declaration order.
+    pub const ALL: [CardField; 5] = [
+        CardField::CardNumber,
+        CardField::CardExpMonth,
+        CardField::CardExpYear,
+        CardField::CardCvc,
+        CardField::CardHolderName,
+    ];
+
     /// The Hyperswitch field name (`"card_number"`).
     pub const fn as_str(&self) -> &'static str {
         match self {

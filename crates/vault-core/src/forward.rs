@@ -99,11 +99,30 @@ impl fmt::Debug for ForwardRequest {
         let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("ForwardRequest")
             .field("method", &self.method)
-            .field("url", &self.url)
+            .field("url", &without_secrets(&self.url))
             .field("headers", &names)
             .field("body", &self.body.as_ref().map(|(e, t)| (e, t.len())))
             .field("connector_vault_id", &self.connector_vault_id)
             .finish()
+    }
+}
+
+/// A URL without what may be secret in it: credentials before the host
+/// (`https://sk_live_…@api…`), the query and the fragment.
+pub fn without_secrets(url: &str) -> String {
+    let url = url.trim();
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..end];
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -351,5 +370,30 @@ mod tests {
             "{shown}"
         );
         assert_eq!(response.header("Set-Cookie"), Some("s=1"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_query_or_fragment() {
+        for (given, shown) in [
+            (
+                "https://sk_live_1:@api.processor.test:8443/v1/pay?key=sk_2#f",
+                "https://api.processor.test:8443/v1/pay",
+            ),
+            ("https://api.processor.test", "https://api.processor.test"),
+            ("http://u:p@127.0.0.1:9/?q", "http://127.0.0.1:9/"),
+            ("not a url?secret", "not a url"),
+        ] {
+            assert_eq!(without_secrets(given), shown, "{given}");
+        }
+        let request = ForwardRequest::new(
+            "POST",
+            "https://sk_live_1:@api.processor.test/pay?key=sk_2",
+            ConnectorVaultId::Multi(Default::default()),
+        );
+        let shown = format!("{request:?}");
+        assert!(
+            !shown.contains("sk_live_1") && !shown.contains("sk_2"),
+            "{shown}"
+        );
     }
 }

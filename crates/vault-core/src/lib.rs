@@ -49,7 +49,7 @@ pub use flow::{
 };
 pub use forward::{
     BodyEncoding, ForwardRequest, ForwardResponse, PLACEHOLDERS, TemplateError, VaultProxy,
-    fill_template,
+    fill_template, without_secrets,
 };
 pub use secret::{AccessToken, ClientId, ClientSecret, Password, REDACTED};
 pub use validation::{Quoted, ValidationError};

@@ -18,7 +18,11 @@ use vault_core::{
 /// PERSISTENT with `card_number_format` (the connector's default, FPE_SIX_T_FOUR), the
 /// CVC VOLATILE and every other field PERSISTENT, both with VGS's default generator
 /// (UUID, `tok_…`). A field that did not come back as an alias (a route without a
-/// filter for it) is an error naming the field, never quoting the value.
+/// filter for it) is an error naming the field, never quoting the value. A card number
+/// in a length-preserving numeric format (FPE_SIX_T_FOUR) is Luhn-valid digits, as
+/// the card itself is: a route that forgot to redact it cannot be caught here, so
+/// test the route (the mock runs route files), or use ALPHANUMERIC_SIX_T_FOUR, which
+/// is checked.
 pub fn card_id_from_collected(
     form: &[u8],
     card_number_format: AliasFormat,
@@ -82,14 +86,39 @@ pub fn card_id_from_collected(
             ))
         };
         let text = value.as_str().ok_or_else(not_redacted)?;
-        // A UUID alias is `tok_…`: anything else is the value itself, not redacted.
-        if format == AliasFormat::Uuid && !text.starts_with("tok_") {
+        if !looks_like_an_alias(format, text) {
             return Err(not_redacted());
         }
         let alias = Alias::new(text).map_err(|_| not_redacted())?;
         fields.insert(field, FieldAlias::new(alias, format, storage));
     }
     Ok(ConnectorVaultId::Multi(fields))
+}
+
+/// Whether `text` has the shape of an alias in `format`. A value the route did not
+/// redact fails this for every format an alias can be told from a value by: UUID
+/// (`tok_…`), the alphanumeric card formats (they hold letters, or fail Luhn), RAW_UUID,
+/// GENERIC_T_FOUR, VGS_FIXED_LEN_GENERIC. The length-preserving numeric formats
+/// (FPE_SIX_T_FOUR, the default, FPE_T_FOUR, PFPT, NUM_LENGTH_PRESERVING, …) are
+/// Luhn-valid digits like the card itself: there nothing can tell, and `true`.
+fn looks_like_an_alias(format: AliasFormat, text: &str) -> bool {
+    match format {
+        AliasFormat::Uuid | AliasFormat::GenericTFour => text.starts_with("tok_"),
+        AliasFormat::VgsFixedLenGeneric => text.starts_with("vgs"),
+        AliasFormat::RawUuid => {
+            text.len() == 36
+                && text
+                    .char_indices()
+                    .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'))
+        }
+        AliasFormat::AlphanumericSixTFour | AliasFormat::FpeAlphanumericAccNumTFour => {
+            text.bytes().any(|b| b.is_ascii_alphabetic())
+        }
+        AliasFormat::NonLuhnFpeAlphanumeric => {
+            text.bytes().any(|b| b.is_ascii_alphabetic()) || !vault_core::luhn_valid(text)
+        }
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +151,25 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("737"), "the value is never quoted: {text}");
+
+        // A card number left in clear, with a format that tells: refused by name.
+        let pan_left = br#"{"card_number": "4111111111111111", "card_exp_month": "tok_a", "card_exp_year": "tok_b"}"#;
+        let err = card_id_from_collected(pan_left, AliasFormat::AlphanumericSixTFour)
+            .expect_err("not redacted");
+        assert!(err.summary().contains("card_number"), "{}", err.summary());
+        assert!(!err.summary().contains("4111111111111111"));
+        assert!(looks_like_an_alias(
+            AliasFormat::RawUuid,
+            "0f8b6a2c-1d3e-4f5a-9b7c-2e1d0c9b8a7f"
+        ));
+        assert!(!looks_like_an_alias(
+            AliasFormat::RawUuid,
+            "4111111111111111"
+        ));
+        assert!(!looks_like_an_alias(
+            AliasFormat::NonLuhnFpeAlphanumeric,
+            "4111111111111111"
+        ));
 
         for (bad, names) in [
             (

@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use error_stack::Report;
@@ -204,11 +203,11 @@ impl VgsProxy {
                 builder = builder.body(body.clone());
             }
             let (report, failure) = match builder.send().await {
-                Ok(answer) => match self.answer(answer).await? {
+                Ok(answer) => match self.answer(answer, idempotent).await? {
                     Ok(response) => return Ok(response),
                     Err(failed) => failed,
                 },
-                Err(error) => transport(&error),
+                Err(error) => transport(error),
             };
             let retryable = match failure {
                 Failure::NotSent | Failure::Throttled => true,
@@ -243,9 +242,7 @@ impl VgsProxy {
         attempt: u32,
     ) -> Report<VaultError> {
         let report = if failure == Failure::MaybeProcessed && !idempotent {
-            report.attach(Detail::new(
-                "not sent again: the request may have reached the processor, and it is not idempotent (check with the processor, e.g. by the request's idempotency key, before sending it again)",
-            ))
+            may_have_been_processed(report, "it failed")
         } else {
             report
         };
@@ -256,6 +253,7 @@ impl VgsProxy {
     async fn answer(
         &self,
         answer: reqwest::Response,
+        idempotent: bool,
     ) -> VaultResult<Result<ForwardResponse, (Report<VaultError>, Failure)>> {
         let status = answer.status().as_u16();
         let from_upstream = answer.headers().contains_key(UPSTREAM_STATUS);
@@ -268,8 +266,7 @@ impl VgsProxy {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(crate::transformers::parse_retry_after);
         let headers: Vec<(String, String)> = answer
             .headers()
             .iter()
@@ -279,7 +276,23 @@ impl VgsProxy {
                     .map(|v| (n.as_str().to_owned(), v.to_owned()))
             })
             .collect();
-        let body = read_capped(answer, self.inner.max_response_bytes).await?;
+        let body = match read_capped(answer, self.inner.max_response_bytes).await {
+            Ok(body) => body,
+            Err(report) => {
+                // The request got there (an answer began): say what came back.
+                let mut report = report.attach(HttpStatus(status));
+                if let Some(id) = &request_id {
+                    report = report.attach(TraceId(id.clone()));
+                }
+                if from_upstream && !idempotent {
+                    report = may_have_been_processed(
+                        report,
+                        "the processor answered but its answer could not be read",
+                    );
+                }
+                return Err(report);
+            }
+        };
         if from_upstream {
             debug!(status, "processor answered through the proxy");
             let mut response = ForwardResponse::new(status, headers, body);
@@ -349,6 +362,15 @@ impl VaultProxy for VgsProxy {
                 .unwrap_or_default(),
         );
         async move {
+            // Everything about the request that does not depend on the card is checked
+            // before a CMP lookup makes a vault call: a stand-in alias for every field.
+            if matches!(request.connector_vault_id, ConnectorVaultId::Single { .. }) {
+                let stand_in: Vec<(CardField, String)> = CardField::ALL
+                    .iter()
+                    .map(|field| (*field, "tok_stand_in".to_owned()))
+                    .collect();
+                self.prepare(&request, &stand_in)?;
+            }
             let fields = self.fields(&request.connector_vault_id).await?;
             let (method, url, headers, body) = self.prepare(&request, &fields)?;
             self.send(method, url, headers, body).await
@@ -358,18 +380,40 @@ impl VaultProxy for VgsProxy {
     }
 }
 
-fn transport(error: &reqwest::Error) -> (Report<VaultError>, Failure) {
+/// A failure after which the request may have reached the processor and was not
+/// sent again: [`VaultError::ForwardOutcomeUnknown`], the cause kept beneath it.
+fn may_have_been_processed(report: Report<VaultError>, what: &str) -> Report<VaultError> {
+    let cause = report.kind();
+    report
+        .change_context(VaultError::ForwardOutcomeUnknown)
+        .attach(Detail::new(format!(
+            "{what} ({cause}) after the request may have reached the processor; not sent again: it is not idempotent"
+        )))
+}
+
+fn transport(error: reqwest::Error) -> (Report<VaultError>, Failure) {
+    let timeout = error.is_timeout();
+    let connect = error.is_connect();
     let text = describe(error);
-    // A CONNECT the proxy refused (https processors) surfaces as a connect error.
-    if text.contains("407") || text.to_ascii_lowercase().contains("proxy authentication") {
+    // An https processor is reached through CONNECT; hyper reports the proxy's
+    // refusal of the tunnel as one of these (its status is not kept).
+    if text.contains("tunnel error: proxy authorization required") {
         return (
             Report::new(VaultError::InvalidCredentials).attach(Detail::new(
-                "the proxy refused the access credentials (407): check the vault's access credentials (VGS_PROXY_USERNAME, VGS_PROXY_PASSWORD)",
+                "the proxy refused the access credentials (407 to CONNECT): check the vault's access credentials (VGS_PROXY_USERNAME, VGS_PROXY_PASSWORD)",
             )),
             Failure::Final,
         );
     }
-    if error.is_timeout() {
+    if text.contains("tunnel error: unsuccessful") {
+        return (
+            Report::new(VaultError::Upstream).attach(Detail::new(
+                "the proxy refused to open a tunnel to the processor's host (it answered CONNECT with an error: its rate limit, no route for the host, or its own failure); nothing reached the processor",
+            )),
+            Failure::NotSent,
+        );
+    }
+    if timeout {
         return (
             Report::new(VaultError::Timeout).attach(Detail::new(
                 "no answer through the proxy within the timeout",
@@ -377,7 +421,7 @@ fn transport(error: &reqwest::Error) -> (Report<VaultError>, Failure) {
             Failure::MaybeProcessed,
         );
     }
-    let (failure, what) = if error.is_connect() {
+    let (failure, what) = if connect {
         (Failure::NotSent, "could not connect through the proxy")
     } else {
         (
@@ -391,10 +435,12 @@ fn transport(error: &reqwest::Error) -> (Report<VaultError>, Failure) {
     )
 }
 
-/// reqwest's message chain, without the URL (which may carry query parameters).
-fn describe(error: &reqwest::Error) -> String {
+/// reqwest's message chain without the URL (its query or userinfo may hold the
+/// processor's credentials).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(inner) = source {
         text.push_str(": ");
         text.push_str(&inner.to_string());
@@ -422,7 +468,7 @@ async fn read_capped(mut answer: reqwest::Response, cap: usize) -> VaultResult<V
                 return Err(
                     Report::new(VaultError::Transport).attach(Detail::new(format!(
                         "the answer through the proxy could not be read: {}",
-                        describe(&error)
+                        describe(error)
                     ))),
                 );
             }
@@ -672,10 +718,9 @@ fn certificate_pem(given: &str) -> Result<String, String> {
 }
 
 fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl CmpConnector {
@@ -713,6 +758,12 @@ mod tests {
         assert_eq!(certificate_pem(&b64).expect("base64 of PEM"), pem);
         assert!(certificate_pem("bm90IGEgY2VydA==").is_err());
         assert!(certificate_pem("%%%").is_err());
+    }
+
+    #[test]
+    fn userinfo_is_percent_decoded_whole() {
+        assert_eq!(percent_decode("p%26ss%40x"), "p&ss@x");
+        assert_eq!(percent_decode("a+b=c"), "a+b=c");
     }
 
     #[test]

@@ -1132,8 +1132,15 @@ fn says_reveal_disabled(text: Option<&str>) -> bool {
 }
 
 /// Parses `Retry-After` given in seconds (VGS's form); HTTP dates are ignored.
+/// `Retry-After` in seconds, capped at a day: a larger value (or one that would
+/// overflow a deadline) is not a wait anyone means.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    const CAP_SECS: u64 = 86_400;
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|secs| Duration::from_secs(secs.min(CAP_SECS)))
 }
 
 #[cfg(test)]
@@ -1141,6 +1148,16 @@ mod tests {
     use vault_core::ReportExt;
 
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_capped_at_a_day() {
+        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("18446744073709551615"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
 
     fn card() -> Card {
         serde_json::from_str(

@@ -487,7 +487,8 @@ pub(crate) fn proxy_builder(
 }
 
 /// VGS_PROXY_CA: PEM itself, a file holding it, or base64 of it (as Hyperswitch's
-/// metadata keeps it; the proxy checks that).
+/// metadata keeps it; the proxy checks that it decodes to PEM). Never echoed: a
+/// base64 blob is long, and a mistyped value may be anything.
 fn certificate_text(given: &str) -> Result<String, Failure> {
     if given.contains("-----BEGIN") {
         return Ok(given.to_owned());
@@ -496,16 +497,20 @@ fn certificate_text(given: &str) -> Result<String, Failure> {
     if path.is_file() {
         return std::fs::read_to_string(path).map_err(|e| {
             Failure::new(format!(
-                "cannot read the proxy CA certificate {given}: {e}. Fix: check the path and its permissions"
+                "cannot read the proxy CA certificate file ({ENV_PROXY_CA} or `proxy_ca`): {e}. Fix: check the path and its permissions"
             ))
         });
     }
-    if given.contains('/') || given.ends_with(".pem") || given.ends_with(".crt") {
-        return Err(Failure::new(format!(
-            "the proxy CA certificate file {given} does not exist. Fix: set {ENV_PROXY_CA} (or `proxy_ca`) to the path of the PEM file VGS gives (sandbox.pem)"
-        )));
+    let base64 = given.len() >= 64
+        && given
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'));
+    if base64 {
+        return Ok(given.to_owned());
     }
-    Ok(given.to_owned())
+    Err(Failure::new(format!(
+        "the proxy CA certificate ({ENV_PROXY_CA} or `proxy_ca`) is not a file that exists, PEM, or base64 of PEM. Fix: set it to the path of the PEM file VGS gives (sandbox.pem), or to its contents"
+    )))
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile, Failure> {
@@ -544,6 +549,35 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn the_proxy_ca_is_a_path_pem_or_base64_and_a_bad_one_is_never_echoed() {
+        use base64::Engine as _;
+        let pem = vgs_mock::CertificateAuthority::generate("test CA")
+            .unwrap()
+            .certificate_pem()
+            .to_owned();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&pem);
+        assert!(b64.contains('/') || b64.len() > 64, "base64 of PEM is long");
+        let base = [
+            (ENV_PROXY_URL, "http://127.0.0.1:9"),
+            (ENV_PROXY_USERNAME, "US1"),
+            (ENV_PROXY_PASSWORD, "proxy-pass-Zq"),
+        ];
+        for ca in [pem.as_str(), b64.as_str()] {
+            let mut pairs = base.to_vec();
+            pairs.push((ENV_PROXY_CA, ca));
+            let proxy = proxy_builder(None, env(&pairs)).unwrap().build();
+            assert!(proxy.is_ok(), "{:?}", proxy.err());
+        }
+        for bad in ["/no/such/sandbox.pem", "short garbage"] {
+            let mut pairs = base.to_vec();
+            pairs.push((ENV_PROXY_CA, bad));
+            let err = proxy_builder(None, env(&pairs)).expect_err(bad);
+            assert!(err.message.contains(ENV_PROXY_CA), "{}", err.message);
+            assert!(!err.message.contains(bad), "echoed: {}", err.message);
+        }
     }
 
     const FULL: [(&str, &str); 4] = [

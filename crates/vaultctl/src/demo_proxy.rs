@@ -234,7 +234,7 @@ pub(crate) async fn pay_through_the_proxy(cards: &[Card], quiet: bool) -> Result
     }
     step!(
         quiet,
-        "   The orchestrator never held the number: 0 of the {} values it saw (its endpoint's request, the card's id, the processor's status, headers and body) and 0 of its {} TRACE log lines carry the card number or the CVC.",
+        "   The orchestrator never held the number: 0 of the {} values it saw (its endpoint's request, the card's id, the processor's status, headers and body) and 0 of the {} TRACE log lines its calls wrote (on its own tasks; hyper's connection tasks log elsewhere) carry the card number or the CVC.",
         seen.len(),
         log_lines
     );

@@ -68,11 +68,12 @@ fn is_cmp_card(id: &ConnectorVaultId) -> bool {
 fn request(args: &ForwardArgs, id: ConnectorVaultId) -> Result<ForwardRequest, Failure> {
     let mut request = ForwardRequest::new(args.method.clone(), args.url.clone(), id);
     let mut form = false;
-    for header in &args.headers {
+    for (n, header) in args.headers.iter().enumerate() {
+        // Not echoed: a header without its colon may be `Authorization Bearer sk_…`.
         let Some((name, value)) = header.split_once(':') else {
             return Err(Failure::new(format!(
-                "--header `{}` has no `:`. Fix: give it as 'Name: value'",
-                header.chars().take(40).collect::<String>()
+                "--header number {} has no `:`. Fix: give it as 'Name: value'",
+                n + 1
             )));
         };
         if name.trim().eq_ignore_ascii_case("content-type") {

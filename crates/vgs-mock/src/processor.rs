@@ -48,7 +48,7 @@ impl std::fmt::Debug for Received {
 pub struct StandInProcessor {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
-    answer: Arc<Mutex<Value>>,
+    answer: Arc<Mutex<(u16, Value)>>,
     task: JoinHandle<()>,
 }
 
@@ -63,7 +63,7 @@ impl StandInProcessor {
             None => None,
         };
         let received = Arc::new(Mutex::new(Vec::new()));
-        let answer = Arc::new(Mutex::new(answer));
+        let answer = Arc::new(Mutex::new((200u16, answer)));
         let (log, reply) = (Arc::clone(&received), Arc::clone(&answer));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -73,7 +73,10 @@ impl StandInProcessor {
                     let service = hyper::service::service_fn(
                         move |request: hyper::Request<hyper::body::Incoming>| {
                             let log = Arc::clone(&log);
-                            let answer = lock(&reply).to_string();
+                            let (status, answer) = {
+                                let reply = lock(&reply);
+                                (reply.0, reply.1.to_string())
+                            };
                             async move {
                                 let method = request.method().to_string();
                                 let path = request
@@ -98,7 +101,7 @@ impl StandInProcessor {
                                     body: String::from_utf8_lossy(&body).into_owned(),
                                 });
                                 let response = hyper::Response::builder()
-                                    .status(200)
+                                    .status(status)
                                     .header("content-type", "application/json")
                                     .header("x-processor", "stand-in")
                                     .body(Body::from(answer))
@@ -156,9 +159,20 @@ impl StandInProcessor {
         lock(&self.received).len()
     }
 
-    /// What it answers from now on.
+    /// What it answers from now on (with 200).
     pub fn answer_with(&self, answer: Value) {
-        *lock(&self.answer) = answer;
+        self.answer_with_status(200, answer);
+    }
+
+    /// What it answers from now on, with this status (a decline, its own 500, 429).
+    /// A status outside 100..=599 is answered as 500.
+    pub fn answer_with_status(&self, status: u16, answer: Value) {
+        let status = if (100..=599).contains(&status) {
+            status
+        } else {
+            500
+        };
+        *lock(&self.answer) = (status, answer);
     }
 }
 

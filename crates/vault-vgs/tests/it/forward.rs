@@ -161,8 +161,47 @@ async fn https_processors_are_reached_through_the_intercepting_ca_which_is_pinne
         .certificate(other.certificate_pem())
         .build()
         .unwrap();
-    let err = wrong_ca.forward(request).await.expect_err("not trusted");
+    // (The URL's query stands for a processor key: it never shows in an error.)
+    let with_query = ForwardRequest::new(
+        "POST",
+        format!(
+            "https://127.0.0.1:{}/pay?key=sk_url_secret",
+            processor.addr().port()
+        ),
+        id,
+    )
+    .json(TEMPLATE);
+    let err = wrong_ca
+        .forward(with_query.clone())
+        .await
+        .expect_err("not trusted");
     assert_eq!(err.kind(), VaultError::Transport, "{}", err.summary());
+    assert!(
+        !err.summary().contains("sk_url_secret"),
+        "{}",
+        err.summary()
+    );
+    // Wrong access credentials: the proxy refuses the CONNECT with 407.
+    let wrong_password = builder(&mock)
+        .access_credentials(DEMO_V1_USERNAME, SecretString::from("wrong".to_owned()))
+        .build()
+        .unwrap();
+    let err = wrong_password
+        .forward(with_query)
+        .await
+        .expect_err("407 to CONNECT");
+    assert_eq!(
+        err.kind(),
+        VaultError::InvalidCredentials,
+        "{}",
+        err.summary()
+    );
+    assert_eq!(err.attempt(), Some(1), "not retried");
+    assert!(
+        !err.summary().contains("sk_url_secret"),
+        "{}",
+        err.summary()
+    );
     assert_eq!(processor.count(), 1, "only the trusted request reached it");
 }
 
@@ -278,7 +317,11 @@ async fn the_proxys_own_failures_are_errors_and_the_processors_answers_are_answe
         .forward(pay(&processor, id.clone()))
         .await
         .expect_err("503");
-    assert_eq!(err.kind(), VaultError::Upstream);
+    assert_eq!(err.kind(), VaultError::ForwardOutcomeUnknown);
+    assert!(
+        !err.kind().is_retryable(),
+        "a caller's retry loop must not resend it"
+    );
     assert_eq!(err.attempt(), Some(1));
     assert!(
         err.summary().contains("not sent again"),
@@ -298,19 +341,29 @@ async fn the_proxys_own_failures_are_errors_and_the_processors_answers_are_answe
         before + 1,
         "only the GET's second attempt arrived"
     );
-    // The processor's own 500 is its answer, returned as is, not retried.
+    // The processor's own 500, 429 and 402 are its answers, returned as they are,
+    // never retried: only the proxy's own failures are errors.
     let failing = StandInProcessor::start(json!({"error": "declined"}), None)
         .await
         .unwrap();
-    let answer = proxy
-        .forward(
-            ForwardRequest::new("POST", format!("http://{}/pay", failing.addr()), id)
-                .json(TEMPLATE),
-        )
-        .await
-        .expect("the processor answered");
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.header("vgs-upstream-status-code"), Some("200"));
+    for status in [500, 429, 402] {
+        failing.answer_with_status(status, json!({"error": status}));
+        let before = failing.count();
+        let request =
+            ForwardRequest::new("POST", format!("http://{}/pay", failing.addr()), id.clone())
+                .json(TEMPLATE);
+        let answer = proxy
+            .forward(request)
+            .await
+            .expect("the processor answered");
+        assert_eq!(answer.status, status);
+        let upstream = status.to_string();
+        assert_eq!(
+            answer.header("vgs-upstream-status-code"),
+            Some(upstream.as_str())
+        );
+        assert_eq!(failing.count(), before + 1, "sent once");
+    }
 }
 
 #[tokio::test]
@@ -333,7 +386,7 @@ async fn a_refusal_a_dropped_connection_and_an_oversized_answer_are_typed() {
         .forward(pay(&processor, id.clone()))
         .await
         .expect_err("reset");
-    assert_eq!(err.kind(), VaultError::Transport);
+    assert_eq!(err.kind(), VaultError::ForwardOutcomeUnknown);
     assert_eq!(err.attempt(), Some(1));
     assert!(
         err.summary().contains("not sent again"),
@@ -347,7 +400,11 @@ async fn a_refusal_a_dropped_connection_and_an_oversized_answer_are_typed() {
         .forward(pay(&processor, id))
         .await
         .expect_err("oversized");
-    assert_eq!(err.kind(), VaultError::UnexpectedResponse);
+    // The processor answered a POST whose answer cannot be read: the payment may have
+    // been made, so it is not an error a caller may simply retry.
+    assert_eq!(err.kind(), VaultError::ForwardOutcomeUnknown);
+    assert_eq!(err.http_status(), Some(200));
+    assert!(err.trace_id().is_some(), "VGS's request id");
     assert!(
         err.summary().contains("256-byte limit"),
         "{}",

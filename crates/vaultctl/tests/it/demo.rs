@@ -87,7 +87,7 @@ fn demo_shows_aliases_and_masks_but_never_a_card_number_or_cvc_even_at_trace() {
         .find(|l| l.contains("never held the number"))
         .unwrap_or_else(|| panic!("the proof line:\n{out}"));
     assert!(never.contains(": 0 of the "), "{never}");
-    assert!(never.contains(" and 0 of its "), "{never}");
+    assert!(never.contains(" and 0 of the "), "{never}");
     assert!(out.contains("1 access token fetch served"), "{out}");
     // The CMP card: its id, PAN alias and last four, already stored once, round-trip.
     let cmp = out
