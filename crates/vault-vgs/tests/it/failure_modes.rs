@@ -396,7 +396,13 @@ async fn inserts_are_retried_after_a_5xx_and_store_the_card_once() {
         .insert(InsertRequest::card(card()))
         .await
         .expect("same card");
-    assert_eq!(stored.connector_vault_id, again.connector_vault_id);
+    // The same records; a CVC's expiry may be estimated tighter the second time
+    // (the vault's creation time, at second resolution, can only be used once it
+    // is not after the request was sent).
+    assert_eq!(
+        stored.connector_vault_id.aliases(),
+        again.connector_vault_id.aliases()
+    );
 
     let strict = builder(&mock)
         .retry(RetryPolicy {

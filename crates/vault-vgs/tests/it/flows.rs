@@ -570,7 +570,13 @@ async fn inserting_the_same_card_twice_returns_the_same_aliases() {
         .insert(InsertRequest::card(card()))
         .await
         .expect("insert");
-    assert_eq!(first.connector_vault_id, second.connector_vault_id);
+    // The same records; a CVC's expiry may be estimated tighter the second time
+    // (the vault's creation time, at second resolution, can only be used once it
+    // is not after the request was sent).
+    assert_eq!(
+        first.connector_vault_id.aliases(),
+        second.connector_vault_id.aliases()
+    );
     assert_eq!(mock.record_count(DEMO_VAULT_ID), Some(records));
 }
 
