@@ -7,9 +7,10 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::card::Card;
+use crate::card::{Card, Cvc, ExpiryMonth, ExpiryYear};
 use crate::card_object::CardAliases;
 use crate::error::{Detail, VaultError, VaultResult};
+use crate::payment_method::{CardFields, NetworkToken};
 use crate::vault::{Alias, AliasFormat, Storage};
 
 /// A vault connector as a payment orchestrator uses it: `Arc<dyn ExternalVault>`.
@@ -113,6 +114,25 @@ pub enum PaymentMethodData {
     /// on it and forward the aliases through the vault's proxy. (A CMP insert also
     /// accepts it, to make a card object from aliases already in the vault.)
     CardAliases(CardAliases),
+    /// Some of a card's fields (every field optional, as in Hyperswitch's card data):
+    /// a card number alone, or a CVC for a card already stored
+    /// ([`InsertRequest::cvc_for`]). Retrieve returns it for an id that holds only
+    /// part of a card.
+    CardFields(CardFields),
+    /// A network token, a payment method beside the card.
+    NetworkToken(NetworkToken),
+}
+
+impl PaymentMethodData {
+    /// What kind of payment method this is, for messages (`"card"`).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            PaymentMethodData::Card(_) => "card",
+            PaymentMethodData::CardAliases(_) => "card aliases",
+            PaymentMethodData::CardFields(_) => "card fields",
+            PaymentMethodData::NetworkToken(_) => "network token",
+        }
+    }
 }
 
 /// How the fields of a payment method map to vault records.
@@ -127,8 +147,8 @@ pub enum TokenizationMode {
     SingleId,
 }
 
-/// A field of a card, as a key of [`FieldAliases`]. The names are Hyperswitch's card
-/// field names.
+/// A field of a stored payment method (a card, or a network token), as a key of
+/// [`FieldAliases`]. The names are Hyperswitch's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -143,16 +163,46 @@ pub enum CardField {
     CardCvc,
     /// The holder name.
     CardHolderName,
+    /// A network token (a scheme's stand-in card number, e.g. from Visa Token
+    /// Service), stored like a card number.
+    NetworkToken,
+    /// The network token's expiry month.
+    NetworkTokenExpMonth,
+    /// The network token's expiry year.
+    NetworkTokenExpYear,
+    /// The network token's cryptogram (single use: always stored volatile).
+    NetworkTokenCryptogram,
 }
 
 impl CardField {
-    /// Every field, in declaration order.
+    /// Every field of a card, in declaration order.
     pub const ALL: [CardField; 5] = [
         CardField::CardNumber,
         CardField::CardExpMonth,
         CardField::CardExpYear,
         CardField::CardCvc,
         CardField::CardHolderName,
+    ];
+
+    /// The fields of a network token, in declaration order.
+    pub const NETWORK_TOKEN: [CardField; 4] = [
+        CardField::NetworkToken,
+        CardField::NetworkTokenExpMonth,
+        CardField::NetworkTokenExpYear,
+        CardField::NetworkTokenCryptogram,
+    ];
+
+    /// Every field of every payment method, in declaration order.
+    pub const EVERY: [CardField; 9] = [
+        CardField::CardNumber,
+        CardField::CardExpMonth,
+        CardField::CardExpYear,
+        CardField::CardCvc,
+        CardField::CardHolderName,
+        CardField::NetworkToken,
+        CardField::NetworkTokenExpMonth,
+        CardField::NetworkTokenExpYear,
+        CardField::NetworkTokenCryptogram,
     ];
 
     /// The Hyperswitch field name (`"card_number"`).
@@ -163,7 +213,22 @@ impl CardField {
             CardField::CardExpYear => "card_exp_year",
             CardField::CardCvc => "card_cvc",
             CardField::CardHolderName => "card_holder_name",
+            CardField::NetworkToken => "network_token",
+            CardField::NetworkTokenExpMonth => "network_token_exp_month",
+            CardField::NetworkTokenExpYear => "network_token_exp_year",
+            CardField::NetworkTokenCryptogram => "network_token_cryptogram",
         }
+    }
+
+    /// Whether the field belongs to a network token rather than a card.
+    pub const fn is_network_token(&self) -> bool {
+        matches!(
+            self,
+            CardField::NetworkToken
+                | CardField::NetworkTokenExpMonth
+                | CardField::NetworkTokenExpYear
+                | CardField::NetworkTokenCryptogram
+        )
     }
 }
 
@@ -307,6 +372,38 @@ impl ConnectorVaultId {
             ConnectorVaultId::Multi(fields) => fields.values().map(|f| &f.alias).collect(),
         }
     }
+
+    /// The fingerprint of what this id stores, from the id alone: the card number's
+    /// alias (else the network token's, else the first field's) for per-field ids,
+    /// the record's id for single ids. As in Hyperswitch, which also uses the alias:
+    /// in a vault with fingerprinting on, the same card number gets the same alias,
+    /// so payment methods of one card share a fingerprint; with fingerprinting off,
+    /// and for single-id records (one of their own per card), it is per stored
+    /// payment method.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let alias = match self {
+            ConnectorVaultId::Single { id, .. } => id,
+            ConnectorVaultId::Multi(fields) => {
+                let first = [CardField::CardNumber, CardField::NetworkToken]
+                    .iter()
+                    .find_map(|field| fields.get(field))
+                    .or_else(|| fields.values().next());
+                match first {
+                    Some(field) => &field.alias,
+                    None => return Fingerprint(String::new()),
+                }
+            }
+        };
+        Fingerprint(alias.as_str().to_owned())
+    }
+
+    /// The alias of one field (`None` for a single id, or a field not stored).
+    pub fn field(&self, field: CardField) -> Option<&FieldAlias> {
+        match self {
+            ConnectorVaultId::Multi(fields) => fields.get(&field),
+            ConnectorVaultId::Single { .. } => None,
+        }
+    }
 }
 
 /// A fingerprint of the stored value, when the vault returns one (same card ->
@@ -324,6 +421,9 @@ pub struct InsertRequest {
     pub payment_method: PaymentMethodData,
     /// One alias per field (default) or one id.
     pub mode: TokenizationMode,
+    /// The stored card these fields belong to ([`InsertRequest::cvc_for`]): the
+    /// response is that card's id with the new aliases in place of the old.
+    pub for_card: Option<ConnectorVaultId>,
 }
 
 impl InsertRequest {
@@ -338,7 +438,30 @@ impl InsertRequest {
         InsertRequest {
             payment_method,
             mode: TokenizationMode::PerField,
+            for_card: None,
         }
+    }
+
+    /// Stores a CVC (re-entered by the customer) for a card already stored: the
+    /// response is the card's id with this CVC's alias in place of any earlier one
+    /// (stored volatile, like every CVC). Nothing else is stored again.
+    pub fn cvc_for(card: ConnectorVaultId, cvc: Cvc) -> Self {
+        InsertRequest {
+            for_card: Some(card),
+            ..InsertRequest::new(PaymentMethodData::CardFields(CardFields::cvc(cvc)))
+        }
+    }
+
+    /// Stores some of a card's fields (for example only the number): the response
+    /// is a per-field id holding just those.
+    pub fn card_fields(fields: CardFields) -> Self {
+        InsertRequest::new(PaymentMethodData::CardFields(fields))
+    }
+
+    /// Stores a network token (the token and its expiry persistent, the
+    /// cryptogram volatile).
+    pub fn network_token(token: NetworkToken) -> Self {
+        InsertRequest::new(PaymentMethodData::NetworkToken(token))
     }
 
     /// Sets the tokenization mode.
@@ -354,8 +477,10 @@ impl InsertRequest {
 pub struct InsertResponse {
     /// What to keep in place of the payment method.
     pub connector_vault_id: ConnectorVaultId,
-    /// The vault's fingerprint of the card number, when it gives one.
-    pub fingerprint: Option<Fingerprint>,
+    /// The fingerprint of the stored card number (or network token): always there.
+    /// The vault's own where it gives one (VGS CMP), else
+    /// [`ConnectorVaultId::fingerprint`].
+    pub fingerprint: Fingerprint,
     /// True when the vault said the payment method was already stored and returned
     /// the existing identifiers (duplicate check).
     pub already_stored: bool,
@@ -368,16 +493,16 @@ impl InsertResponse {
     /// A fresh insert result.
     pub fn new(connector_vault_id: ConnectorVaultId) -> Self {
         InsertResponse {
+            fingerprint: connector_vault_id.fingerprint(),
             connector_vault_id,
-            fingerprint: None,
             already_stored: false,
             card_aliases: None,
         }
     }
 
-    /// Adds the fingerprint.
+    /// Sets the vault's own fingerprint.
     pub fn with_fingerprint(mut self, fingerprint: Fingerprint) -> Self {
-        self.fingerprint = Some(fingerprint);
+        self.fingerprint = fingerprint;
         self
     }
 
@@ -400,12 +525,24 @@ impl InsertResponse {
 pub struct RetrieveRequest {
     /// The identifiers insert returned.
     pub connector_vault_id: ConnectorVaultId,
+    /// The card's expiry, for an id that has no alias for it (a card collected by
+    /// VGS Collect stores only the number and CVC; the orchestrator kept the expiry).
+    pub expiry: Option<(ExpiryMonth, ExpiryYear)>,
 }
 
 impl RetrieveRequest {
     /// Retrieves by what insert returned.
     pub fn new(connector_vault_id: ConnectorVaultId) -> Self {
-        RetrieveRequest { connector_vault_id }
+        RetrieveRequest {
+            connector_vault_id,
+            expiry: None,
+        }
+    }
+
+    /// Supplies the card's expiry, used where the id has no alias for it.
+    pub fn with_expiry(mut self, month: ExpiryMonth, year: ExpiryYear) -> Self {
+        self.expiry = Some((month, year));
+        self
     }
 }
 
@@ -421,6 +558,10 @@ pub struct RetrieveResponse {
     /// Optional fields that were stored but are not in the vault now (their value is
     /// absent from [`RetrieveResponse::payment_method`]), with why.
     pub missing: Vec<MissingField>,
+    /// The record is in a layout vaultlink does not write: Hyperswitch's single-token
+    /// record, the whole card with the CVC persisted inside. Re-store such cards in
+    /// vaultlink's layout (`vaultctl migrate`).
+    pub legacy_record: bool,
 }
 
 impl RetrieveResponse {
@@ -429,7 +570,14 @@ impl RetrieveResponse {
         RetrieveResponse {
             payment_method,
             missing: Vec::new(),
+            legacy_record: false,
         }
+    }
+
+    /// Marks the record as one in a layout vaultlink does not write.
+    pub fn from_legacy_record(mut self) -> Self {
+        self.legacy_record = true;
+        self
     }
 
     /// Adds the fields that could not be read back.
@@ -450,7 +598,23 @@ impl RetrieveResponse {
     pub fn card(&self) -> Option<&Card> {
         match &self.payment_method {
             PaymentMethodData::Card(card) => Some(card),
-            PaymentMethodData::CardAliases(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The network token, if the payment method is one.
+    pub fn network_token(&self) -> Option<&NetworkToken> {
+        match &self.payment_method {
+            PaymentMethodData::NetworkToken(token) => Some(token),
+            _ => None,
+        }
+    }
+
+    /// The card fields, for an id that holds only part of a card.
+    pub fn card_fields(&self) -> Option<&CardFields> {
+        match &self.payment_method {
+            PaymentMethodData::CardFields(fields) => Some(fields),
+            _ => None,
         }
     }
 
@@ -459,7 +623,7 @@ impl RetrieveResponse {
     pub fn card_aliases(&self) -> Option<&CardAliases> {
         match &self.payment_method {
             PaymentMethodData::CardAliases(aliases) => Some(aliases),
-            PaymentMethodData::Card(_) => None,
+            _ => None,
         }
     }
 }

@@ -25,9 +25,13 @@ mod auth;
 mod card;
 mod card_object;
 mod clock;
+pub mod compact;
 mod error;
 mod flow;
 mod forward;
+#[cfg(feature = "hyperswitch")]
+pub mod hyperswitch;
+mod payment_method;
 mod secret;
 mod validation;
 mod vault;
@@ -51,6 +55,7 @@ pub use forward::{
     BodyEncoding, ForwardRequest, ForwardResponse, PLACEHOLDERS, TemplateError, VaultProxy,
     fill_template, without_secrets,
 };
+pub use payment_method::{CardFields, Cryptogram, NetworkToken};
 pub use secret::{AccessToken, ClientId, ClientSecret, Password, REDACTED};
 pub use validation::{Quoted, ValidationError};
 pub use vault::{Alias, AliasFormat, Environment, Storage, VaultId};

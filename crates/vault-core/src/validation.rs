@@ -64,6 +64,17 @@ pub enum ValidationError {
     /// An unknown environment name.
     #[error("environment {0} is not valid: expected sandbox, live or live-eu-1")]
     Environment(Quoted),
+    /// A network token's cryptogram is empty, too long or not printable ASCII.
+    #[error(
+        "cryptogram must be 1 to {max} printable ASCII characters (as the token service returned it)"
+    )]
+    Cryptogram {
+        /// The longest cryptogram accepted.
+        max: usize,
+    },
+    /// A connector vault id in its string form (`vl1;…`) that cannot be read.
+    #[error("connector vault id string is not valid: {0}")]
+    VaultIdString(String),
 }
 
 impl ValidationError {

@@ -49,8 +49,12 @@ impl Authorizer {
         })?;
         match (builder.api, &routes.token) {
             (ApiGeneration::V2 | ApiGeneration::Cmp, Some(token_url)) => {
-                // CMP documents the client id and secret as form fields; API v2 is
-                // called with HTTP Basic (as Hyperswitch does).
+                // CMP documents the client id and secret as form fields; for API v2
+                // they go as HTTP Basic (RFC 6749's preferred client authentication,
+                // which VGS's token endpoint takes). Hyperswitch's VGS connector sends
+                // them as form fields instead (`client_id` and `client_secret` in the
+                // body; its docs page says Basic, its code does not): the endpoint
+                // takes both, see vault-auth's `ClientAuth`.
                 let client_auth = match builder.api {
                     ApiGeneration::Cmp => ClientAuth::Form,
                     _ => ClientAuth::Basic,

@@ -1,7 +1,7 @@
 //! `VgsConnector`: the flows (insert, retrieve, delete, and their batch forms) wired
 //! from routing, transformers and the executor; implements `ExternalVault`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -15,11 +15,12 @@ use tracing::{Instrument, field};
 use url::Url;
 use vault_auth::FetchStats;
 use vault_core::{
-    Alias, Attempt, Card, CardField, ConnectorVaultId, DeleteRequest, DeleteResponse, DeleteScope,
-    Detail, EraseRequest, ExternalVault, FieldAliases, HttpStatus, InsertRequest, InsertResponse,
-    KeptBecause, MissingField, MissingReason, PaymentMethodData, RecordAction, RecordOutcome,
-    ReportExt, RetrieveRequest, RetrieveResponse, RetryAfter, Storage, StoredPart, SystemWallClock,
-    TokenizationMode, TraceId, VaultError, VaultId, VaultResult, WallClock, async_trait,
+    Alias, Attempt, CardField, ConnectorVaultId, DeleteRequest, DeleteResponse, DeleteScope,
+    Detail, EraseRequest, ExpiryMonth, ExpiryYear, ExternalVault, FieldAliases, HttpStatus,
+    InsertRequest, InsertResponse, KeptBecause, MissingField, MissingReason, PaymentMethodData,
+    RecordAction, RecordOutcome, ReportExt, RetrieveRequest, RetrieveResponse, RetryAfter, Storage,
+    StoredPart, SystemWallClock, TokenizationMode, TraceId, VaultError, VaultId, VaultResult,
+    WallClock, async_trait,
 };
 
 use crate::auth::Authorizer;
@@ -307,11 +308,11 @@ impl VgsConnector {
             let mut values = Vec::new();
             let mut modes = Vec::with_capacity(requests.len());
             for (item, request) in requests.into_iter().enumerate() {
-                modes.push(request.mode);
-                match card_of(request.payment_method) {
-                    Ok(card) => values.extend(self.values_of(item, &card, request.mode)),
+                match self.values_of(item, &request) {
+                    Ok(slots) => values.extend(slots),
                     Err(report) => results[item] = Some(Err(report)),
                 }
+                modes.push((request.mode, request.for_card));
             }
             let chunks: Vec<&[SlotValue]> = values.chunks(MAX_VALUES_PER_REQUEST).collect();
             let sent_at = self.inner.clock.now();
@@ -341,9 +342,12 @@ impl VgsConnector {
                 .into_iter()
                 .zip(stored)
                 .zip(modes)
-                .map(|((result, records), mode)| {
+                .map(|((result, records), (mode, for_card))| {
                     result.unwrap_or_else(|| {
-                        Ok(InsertResponse::new(self.assemble(mode, records, sent_at)))
+                        Ok(InsertResponse::new(merged(
+                            for_card,
+                            self.assemble(mode, records, sent_at),
+                        )))
                     })
                 })
                 .collect()
@@ -352,15 +356,55 @@ impl VgsConnector {
         .await
     }
 
-    fn values_of(&self, item: usize, card: &Card, mode: TokenizationMode) -> Vec<SlotValue> {
-        match mode {
-            TokenizationMode::PerField => {
-                transformers::per_field_values(item, card, self.inner.formats)
+    /// The values an insert stores, checked before anything is sent.
+    fn values_of(&self, item: usize, request: &InsertRequest) -> VaultResult<Vec<SlotValue>> {
+        let invalid = |what: &str| {
+            Err(Report::new(VaultError::InvalidRequest).attach(Detail::new(what.to_owned())))
+        };
+        let formats = self.inner.formats;
+        let values = match (&request.payment_method, request.mode) {
+            (PaymentMethodData::Card(card), TokenizationMode::PerField) => {
+                transformers::per_field_values(item, card, formats)
             }
-            TokenizationMode::SingleId => {
+            (PaymentMethodData::Card(card), TokenizationMode::SingleId) => {
                 transformers::single_id_values(item, card, &transformers::new_record_marker())
             }
+            (PaymentMethodData::CardFields(fields), TokenizationMode::PerField) => {
+                if fields.is_empty() {
+                    return invalid("the card fields to store are empty: give at least one");
+                }
+                transformers::field_slots(item, transformers::card_field_values(fields), formats)
+            }
+            (PaymentMethodData::NetworkToken(token), TokenizationMode::PerField) => {
+                transformers::field_slots(item, transformers::network_token_values(token), formats)
+            }
+            (PaymentMethodData::CardFields(_) | PaymentMethodData::NetworkToken(_), _) => {
+                return invalid(
+                    "single-id mode stores whole cards; store card fields and network tokens per field (the default mode)",
+                );
+            }
+            (PaymentMethodData::CardAliases(_), _) => {
+                return invalid(
+                    "card aliases make a card object in VGS CMP; the VGS vault API connector stores card data",
+                );
+            }
+            (_, _) => return invalid("the VGS connector cannot store this kind of payment method"),
+        };
+        if let Some(card) = &request.for_card {
+            let only_cvc = values
+                .iter()
+                .all(|v| v.slot.field == SlotField::Field(CardField::CardCvc));
+            let fits = match card {
+                ConnectorVaultId::Single { .. } => only_cvc,
+                ConnectorVaultId::Multi(fields) => !fields.keys().any(|f| f.is_network_token()),
+            };
+            if !fits || !matches!(request.payment_method, PaymentMethodData::CardFields(_)) {
+                return invalid(
+                    "fields for a stored card are card fields, and a single-id card takes only a new CVC",
+                );
+            }
         }
+        Ok(values)
     }
 
     /// One `POST /aliases` of at most 20 values.
@@ -405,9 +449,9 @@ impl VgsConnector {
             let chunks: Vec<&[&Alias]> = persistent.chunks(MAX_VALUES_PER_REQUEST).collect();
             // The volatile CVCs are separate reads: they go out with the chunks, not
             // after them.
-            let (outcomes, cvcs) = futures_util::future::join(
+            let (outcomes, volatile) = futures_util::future::join(
                 self.bounded(chunks.iter().map(|chunk| self.reveal_many(chunk))),
-                self.bounded(ids.iter().map(|id| self.read_cvc(id))),
+                self.bounded(ids.iter().map(|id| self.read_volatile(id))),
             )
             .await;
             let mut values: HashMap<String, SecretString> = HashMap::new();
@@ -431,8 +475,8 @@ impl VgsConnector {
                 }
             }
             ids.iter()
-                .zip(cvcs)
-                .map(|(id, cvc)| {
+                .zip(volatile)
+                .map(|(id, volatile)| {
                     let failed = id
                         .aliases()
                         .iter()
@@ -441,7 +485,7 @@ impl VgsConnector {
                     if let Some(index) = failed {
                         return Err(copy_report(&reports[index]));
                     }
-                    self.rebuild(id, |alias| values.get(alias.as_str()), cvc?)
+                    self.rebuild(id, |alias| values.get(alias.as_str()), volatile?, None)
                 })
                 .collect()
         }
@@ -449,128 +493,136 @@ impl VgsConnector {
         .await
     }
 
-    /// Rebuilds a card from revealed persistent values (looked up by `value_of`) and
-    /// its CVC, as [`read_cvc`](Self::read_cvc) found it. A required field that is gone
-    /// is an error naming it; an optional one is reported in `missing`.
+    /// Rebuilds a payment method from revealed persistent values (looked up by
+    /// `persistent`) and its volatile ones, as [`read_volatile`](Self::read_volatile)
+    /// found them. A field without which it cannot be rebuilt that is gone is an
+    /// error naming it; an optional one (CVC, holder name, cryptogram) is reported in
+    /// `missing`. `expiry` fills in a card expiry the id has no alias for.
     fn rebuild<'v>(
         &self,
         id: &ConnectorVaultId,
-        value_of: impl Fn(&Alias) -> Option<&'v SecretString>,
-        cvc: Option<SecretString>,
+        persistent: impl Fn(&Alias) -> Option<&'v SecretString>,
+        mut volatile: Volatile,
+        expiry: Option<&(ExpiryMonth, ExpiryYear)>,
     ) -> VaultResult<RetrieveResponse> {
-        let required = |part: &str, alias: &Alias| {
-            value_of(alias).ok_or_else(|| {
-                Report::new(VaultError::AliasNotFound)
-                    .attach(HttpStatus(404))
-                    .attach(Detail::new(format!(
-                        "the {part} record (alias {alias}) is not in vault {}: the vault never issued this alias, or it was erased or deleted since; the card cannot be rebuilt without it",
-                        self.inner.vault_id
-                    )))
-            })
+        let gone = |field: &str, alias: &Alias, storage: Storage| {
+            let volatile = match storage {
+                Storage::Volatile => {
+                    "; it was stored volatile, and VGS keeps volatile values an hour at most (Hyperswitch's multi-token mode stores every field volatile)"
+                }
+                Storage::Persistent => "",
+            };
+            Report::new(VaultError::AliasNotFound)
+                .attach(HttpStatus(404))
+                .attach(Detail::new(format!(
+                    "the {field} record (alias {alias}) is not in vault {}: the vault never issued this alias, or it was erased or deleted since{volatile}; the payment method cannot be rebuilt without it",
+                    self.inner.vault_id
+                )))
         };
         let mut missing = Vec::new();
-        let card = match id {
+        let payment_method = match id {
             ConnectorVaultId::Multi(fields) => {
-                let get = |field: CardField| fields.get(&field);
-                let need = |field: CardField| {
-                    let alias = get(field).map(|f| &f.alias).ok_or_else(|| {
-                        Report::new(VaultError::InvalidRequest).attach(Detail::new(format!(
-                            "the vault id has no alias for {field}"
-                        )))
-                    })?;
-                    required(field.as_str(), alias)
-                };
-                let number = need(CardField::CardNumber)?;
-                let exp_month = need(CardField::CardExpMonth)?;
-                let exp_year = need(CardField::CardExpYear)?;
-                let holder_name = match get(CardField::CardHolderName) {
-                    Some(field) => {
-                        let value = value_of(&field.alias);
-                        if value.is_none() {
-                            // Persistent: it cannot have expired.
-                            missing.push(MissingField::new(
-                                CardField::CardHolderName,
-                                field.alias.clone(),
-                                MissingReason::Gone,
-                            ));
+                let mut got: BTreeMap<CardField, &SecretString> = BTreeMap::new();
+                for (field, stored) in fields {
+                    let value = match stored.storage {
+                        Storage::Persistent => persistent(&stored.alias),
+                        Storage::Volatile => volatile.get(field).and_then(Option::as_ref),
+                    };
+                    match value {
+                        Some(value) => {
+                            got.insert(*field, value);
                         }
-                        value
+                        None if optional(*field) => {
+                            let reason = match stored.storage {
+                                // Persistent: it cannot have expired.
+                                Storage::Persistent => MissingReason::Gone,
+                                Storage::Volatile => self.missing_reason(
+                                    stored.expires_at.map(|at| (at, stored.expiry_exact)),
+                                ),
+                            };
+                            missing.push(MissingField::new(*field, stored.alias.clone(), reason));
+                        }
+                        None => return Err(gone(field.as_str(), &stored.alias, stored.storage)),
                     }
-                    None => None,
-                };
-                let cvc = match get(CardField::CardCvc) {
-                    Some(field) => {
-                        let expiry = field.expires_at.map(|at| (at, field.expiry_exact));
-                        self.cvc_or_missing(&field.alias, expiry, cvc, &mut missing)
-                    }
-                    None => None,
-                };
-                transformers::card_from_refs(FieldRefs {
-                    number: Some(number),
-                    exp_month: Some(exp_month),
-                    exp_year: Some(exp_year),
-                    cvc: cvc.as_ref(),
-                    holder_name,
-                })?
+                }
+                let supplied = expiry.map(|(month, year)| {
+                    (
+                        SecretString::from(month.two_digits()),
+                        SecretString::from(year.get().to_string()),
+                    )
+                });
+                if let Some((month, year)) = &supplied {
+                    got.entry(CardField::CardExpMonth).or_insert(month);
+                    got.entry(CardField::CardExpYear).or_insert(year);
+                }
+                payment_method_of(fields, &got)?
             }
             ConnectorVaultId::Single {
                 id,
                 cvc: cvc_alias,
                 cvc_expires_at,
             } => {
-                let record = required("card", id)?;
-                let cvc = match cvc_alias {
-                    Some(alias) => {
-                        // Single ids record an upper bound only.
-                        let expiry = cvc_expires_at.map(|at| (at, false));
-                        self.cvc_or_missing(alias, expiry, cvc, &mut missing)
-                    }
-                    None => None,
-                };
-                transformers::card_from_whole(record, cvc)?
+                let record = persistent(id).ok_or_else(|| gone("card", id, Storage::Persistent))?;
+                let cvc = volatile.remove(&CardField::CardCvc).flatten();
+                if let (Some(alias), None) = (cvc_alias, &cvc) {
+                    // Single ids record an upper bound only.
+                    let reason = self.missing_reason(cvc_expires_at.map(|at| (at, false)));
+                    missing.push(MissingField::new(CardField::CardCvc, alias.clone(), reason));
+                }
+                let (card, legacy) = transformers::card_from_whole(record, cvc)?;
+                if legacy {
+                    let response = RetrieveResponse::new(PaymentMethodData::Card(card));
+                    return Ok(response.with_missing(missing).from_legacy_record());
+                }
+                PaymentMethodData::Card(card)
             }
         };
-        Ok(RetrieveResponse::new(PaymentMethodData::Card(card)).with_missing(missing))
+        Ok(RetrieveResponse::new(payment_method).with_missing(missing))
     }
 
-    /// The CVC of a card, read from volatile storage (`None`: the card has none, or
-    /// the vault no longer holds it). A read of its own, so that retrieve sends it
-    /// together with the persistent reveal: one round trip, not two.
-    async fn read_cvc(&self, id: &ConnectorVaultId) -> VaultResult<Option<SecretString>> {
-        let alias = match id {
-            ConnectorVaultId::Multi(fields) => fields.get(&CardField::CardCvc).map(|f| &f.alias),
-            ConnectorVaultId::Single { cvc, .. } => cvc.as_ref(),
+    /// The volatile values of a payment method (its CVC; every field of a
+    /// Hyperswitch multi-token card), each read on its own and all at once: field ->
+    /// value, `None` where the vault no longer holds it. Read together with the
+    /// persistent reveal, so that retrieve costs one round trip, not two.
+    async fn read_volatile(&self, id: &ConnectorVaultId) -> VaultResult<Volatile> {
+        let aliases: Vec<(CardField, &Alias)> = match id {
+            ConnectorVaultId::Multi(fields) => fields
+                .iter()
+                .filter(|(_, stored)| stored.storage == Storage::Volatile)
+                .map(|(field, stored)| (*field, &stored.alias))
+                .collect(),
+            ConnectorVaultId::Single { cvc, .. } => cvc
+                .iter()
+                .map(|alias| (CardField::CardCvc, alias))
+                .collect(),
         };
-        match alias {
-            Some(alias) => self.optional_cvc(alias).await,
-            None => Ok(None),
+        let reads = futures_util::future::join_all(
+            aliases
+                .iter()
+                .map(|(_, alias)| self.optional_volatile(alias)),
+        )
+        .await;
+        aliases
+            .iter()
+            .zip(reads)
+            .map(|((field, _), read)| read.map(|value| (*field, value)))
+            .collect()
+    }
+
+    /// Why a volatile value the vault no longer holds is missing: it expired (its
+    /// hour is over by the connector's clock), it vanished before its time (the expiry
+    /// was exact), or either (only a bound is known).
+    fn missing_reason(&self, expires_at: Option<(SystemTime, bool)>) -> MissingReason {
+        match expires_at {
+            Some((at, _)) if self.inner.clock.now() >= at => MissingReason::Expired,
+            Some((_, true)) => MissingReason::Gone,
+            Some((_, false)) | None => MissingReason::ExpiredOrGone,
         }
     }
 
-    /// The CVC the vault gave (`value`), or `None` with an entry in `missing` saying
-    /// whether it expired (its hour is over by the connector's clock) or vanished
-    /// before its time.
-    fn cvc_or_missing(
-        &self,
-        alias: &Alias,
-        expires_at: Option<(SystemTime, bool)>,
-        value: Option<SecretString>,
-        missing: &mut Vec<MissingField>,
-    ) -> Option<SecretString> {
-        if value.is_none() {
-            let reason = match expires_at {
-                Some((at, _)) if self.inner.clock.now() >= at => MissingReason::Expired,
-                Some((_, true)) => MissingReason::Gone,
-                Some((_, false)) | None => MissingReason::ExpiredOrGone,
-            };
-            missing.push(MissingField::new(CardField::CardCvc, alias.clone(), reason));
-        }
-        value
-    }
-
-    /// The CVC if the vault still holds it: it is volatile, so "not found" (expired
-    /// or deleted) is `None`, not an error.
-    async fn optional_cvc(&self, alias: &Alias) -> VaultResult<Option<SecretString>> {
+    /// A volatile value if the vault still holds it: "not found" (expired or
+    /// deleted) is `None`, not an error.
+    async fn optional_volatile(&self, alias: &Alias) -> VaultResult<Option<SecretString>> {
         match self.reveal_one(alias.as_str(), Storage::Volatile).await {
             Ok(value) => Ok(Some(value)),
             Err(Probe::Missing) => Ok(None),
@@ -616,6 +668,10 @@ impl VgsConnector {
     /// for an alias the vault does not know (whether it omits it or answers 404 for
     /// the batch).
     async fn reveal_many(&self, aliases: &[&Alias]) -> VaultResult<Vec<Option<SecretString>>> {
+        if aliases.is_empty() {
+            // Nothing persistent (a Hyperswitch multi-token card is all volatile).
+            return Ok(Vec::new());
+        }
         if let [alias] = aliases {
             return match self.reveal_one(alias.as_str(), Storage::Persistent).await {
                 Ok(value) => Ok(vec![Some(value)]),
@@ -787,12 +843,75 @@ impl From<Report<VaultError>> for Probe {
     }
 }
 
-fn card_of(payment_method: PaymentMethodData) -> VaultResult<Card> {
-    match payment_method {
-        PaymentMethodData::Card(card) => Ok(card),
-        #[allow(unreachable_patterns)]
-        _ => Err(Report::new(VaultError::InvalidRequest)
-            .attach(Detail::new("the VGS connector stores cards only"))),
+/// A payment method's volatile values, as read: field -> value (`None`: gone).
+type Volatile = BTreeMap<CardField, Option<SecretString>>;
+
+/// Whether a payment method can be rebuilt without the field.
+fn optional(field: CardField) -> bool {
+    matches!(
+        field,
+        CardField::CardCvc | CardField::CardHolderName | CardField::NetworkTokenCryptogram
+    )
+}
+
+/// The payment method a per-field id holds, from the values read (`got`): a network
+/// token, a whole card, or, for an id that holds only part of a card, its fields.
+fn payment_method_of(
+    fields: &FieldAliases,
+    got: &BTreeMap<CardField, &SecretString>,
+) -> VaultResult<PaymentMethodData> {
+    let value = |field: CardField| got.get(&field).copied();
+    if fields.keys().any(CardField::is_network_token) {
+        let need = |field: CardField| {
+            value(field).ok_or_else(|| {
+                Report::new(VaultError::InvalidRequest).attach(Detail::new(format!(
+                    "the vault id holds a network token but no alias for {field}"
+                )))
+            })
+        };
+        let token = transformers::network_token_from_refs(
+            need(CardField::NetworkToken)?,
+            need(CardField::NetworkTokenExpMonth)?,
+            need(CardField::NetworkTokenExpYear)?,
+            value(CardField::NetworkTokenCryptogram),
+        )?;
+        return Ok(PaymentMethodData::NetworkToken(token));
+    }
+    let refs = FieldRefs {
+        number: value(CardField::CardNumber),
+        exp_month: value(CardField::CardExpMonth),
+        exp_year: value(CardField::CardExpYear),
+        cvc: value(CardField::CardCvc),
+        holder_name: value(CardField::CardHolderName),
+    };
+    if refs.number.is_some() && refs.exp_month.is_some() && refs.exp_year.is_some() {
+        Ok(PaymentMethodData::Card(transformers::card_from_refs(refs)?))
+    } else {
+        Ok(PaymentMethodData::CardFields(
+            transformers::card_fields_from_refs(refs)?,
+        ))
+    }
+}
+
+/// The id of a stored card with newly stored fields in place of its old ones
+/// ([`InsertRequest::cvc_for`]); `stored` itself when the insert was not for a card.
+fn merged(card: Option<ConnectorVaultId>, stored: ConnectorVaultId) -> ConnectorVaultId {
+    match (card, stored) {
+        (None, stored) => stored,
+        (Some(ConnectorVaultId::Multi(mut fields)), ConnectorVaultId::Multi(new)) => {
+            fields.extend(new);
+            ConnectorVaultId::Multi(fields)
+        }
+        (Some(ConnectorVaultId::Single { id, .. }), ConnectorVaultId::Multi(new)) => {
+            // values_of admits only a CVC here.
+            let cvc = new.get(&CardField::CardCvc);
+            ConnectorVaultId::Single {
+                id,
+                cvc: cvc.map(|f| f.alias.clone()),
+                cvc_expires_at: cvc.and_then(|f| f.expires_at),
+            }
+        }
+        (Some(_), stored) => stored,
     }
 }
 
@@ -824,12 +943,11 @@ fn copy_report(report: &Report<VaultError>) -> Report<VaultError> {
 impl ExternalVault for VgsConnector {
     async fn insert(&self, request: InsertRequest) -> VaultResult<InsertResponse> {
         self.traced("insert", async move {
-            let mode = request.mode;
-            let card = card_of(request.payment_method)?;
-            let values = self.values_of(0, &card, mode);
+            let values = self.values_of(0, &request)?;
             let sent_at = self.inner.clock.now();
             let records = self.store(&values).await?;
-            Ok(InsertResponse::new(self.assemble(mode, records, sent_at)))
+            let stored = self.assemble(request.mode, records, sent_at);
+            Ok(InsertResponse::new(merged(request.for_card, stored)))
         })
         .await
     }
@@ -845,12 +963,13 @@ impl ExternalVault for VgsConnector {
                     .collect(),
                 ConnectorVaultId::Single { id, .. } => vec![id],
             };
-            // The persistent fields and the volatile CVC are two reads: both go out
-            // at once, so a retrieve costs one round trip to the vault.
-            let (values, cvc) =
-                futures_util::future::join(self.reveal_many(&persistent), self.read_cvc(id)).await;
+            // The persistent fields and the volatile ones (the CVC) are separate
+            // reads: all go out at once, so a retrieve costs one round trip.
+            let (values, volatile) =
+                futures_util::future::join(self.reveal_many(&persistent), self.read_volatile(id))
+                    .await;
             let values = values?;
-            let cvc = cvc?;
+            let volatile = volatile?;
             self.rebuild(
                 id,
                 |alias| {
@@ -860,7 +979,8 @@ impl ExternalVault for VgsConnector {
                         .find(|(asked, _)| **asked == alias)
                         .and_then(|(_, value)| value.as_ref())
                 },
-                cvc,
+                volatile,
+                request.expiry.as_ref(),
             )
         })
         .await

@@ -11,8 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use vault_core::{
-    Alias, AliasFormat, Card, CardField, CardHolderName, CardNumber, Cvc, Detail, ExpiryMonth,
-    ExpiryYear, FieldAlias, HttpStatus, RetryAfter, Storage, TraceId, VaultError,
+    Alias, AliasFormat, Card, CardField, CardFields, CardHolderName, CardNumber, Cryptogram, Cvc,
+    Detail, ExpiryMonth, ExpiryYear, FieldAlias, HttpStatus, NetworkToken, RetryAfter, Storage,
+    TraceId, VaultError,
 };
 
 /// The most values VGS accepts in one `POST /aliases` (and one batch reveal/delete).
@@ -113,53 +114,14 @@ pub(crate) struct Formats {
 /// Splits a card into the values to store, one per field. The CVC is always VOLATILE;
 /// everything else PERSISTENT.
 pub(crate) fn per_field_values(item: usize, card: &Card, formats: Formats) -> Vec<SlotValue> {
-    let slot = |field, format, storage| Slot {
-        item,
-        field: SlotField::Field(field),
-        format,
-        storage,
-    };
-    let mut values = Vec::with_capacity(5);
-    values.extend([
-        SlotValue {
-            slot: slot(
-                CardField::CardNumber,
-                formats.card_number,
-                Storage::Persistent,
-            ),
-            value: secret(card.number.expose_secret()),
-        },
-        SlotValue {
-            slot: slot(
-                CardField::CardExpMonth,
-                AliasFormat::Uuid,
-                Storage::Persistent,
-            ),
-            value: digits(u16::from(card.exp_month.get()), 2),
-        },
-        SlotValue {
-            slot: slot(
-                CardField::CardExpYear,
-                AliasFormat::Uuid,
-                Storage::Persistent,
-            ),
-            value: digits(card.exp_year.get(), 4),
-        },
-    ]);
-    if let Some(cvc) = &card.cvc {
-        values.push(cvc_value(item, cvc));
-    }
-    if let Some(name) = &card.holder_name {
-        values.push(SlotValue {
-            slot: slot(
-                CardField::CardHolderName,
-                AliasFormat::Uuid,
-                Storage::Persistent,
-            ),
-            value: secret(name.expose_secret()),
-        });
-    }
-    values
+    let values = field_values(
+        Some(&card.number),
+        Some(&card.exp_month),
+        Some(&card.exp_year),
+        card.cvc.as_ref(),
+        card.holder_name.as_ref(),
+    );
+    field_slots(item, values, formats)
 }
 
 /// Stores the card (without CVC) as one PERSISTENT record and the CVC, if any, as a
@@ -191,6 +153,108 @@ pub(crate) fn single_id_values(item: usize, card: &Card, marker: &str) -> Vec<Sl
         values.push(cvc_value(item, cvc));
     }
     values
+}
+
+/// The value of one field of a payment method, to store per field.
+pub(crate) struct FieldValue {
+    pub(crate) field: CardField,
+    pub(crate) value: SecretString,
+}
+
+/// The fields present in `fields` (a card's subset), as values to store.
+pub(crate) fn card_field_values(fields: &CardFields) -> Vec<FieldValue> {
+    field_values(
+        fields.number.as_ref(),
+        fields.exp_month.as_ref(),
+        fields.exp_year.as_ref(),
+        fields.cvc.as_ref(),
+        fields.holder_name.as_ref(),
+    )
+}
+
+/// The card fields given, in field order.
+fn field_values(
+    number: Option<&CardNumber>,
+    exp_month: Option<&ExpiryMonth>,
+    exp_year: Option<&ExpiryYear>,
+    cvc: Option<&Cvc>,
+    holder_name: Option<&CardHolderName>,
+) -> Vec<FieldValue> {
+    let mut values = Vec::with_capacity(5);
+    let mut push = |field, value: SecretString| values.push(FieldValue { field, value });
+    if let Some(number) = number {
+        push(CardField::CardNumber, secret(number.expose_secret()));
+    }
+    if let Some(month) = exp_month {
+        push(CardField::CardExpMonth, digits(u16::from(month.get()), 2));
+    }
+    if let Some(year) = exp_year {
+        push(CardField::CardExpYear, digits(year.get(), 4));
+    }
+    if let Some(cvc) = cvc {
+        push(CardField::CardCvc, secret(cvc.expose_secret()));
+    }
+    if let Some(name) = holder_name {
+        push(CardField::CardHolderName, secret(name.expose_secret()));
+    }
+    values
+}
+
+/// A network token's fields, as values to store.
+pub(crate) fn network_token_values(token: &NetworkToken) -> Vec<FieldValue> {
+    let mut values = vec![
+        FieldValue {
+            field: CardField::NetworkToken,
+            value: secret(token.token.expose_secret()),
+        },
+        FieldValue {
+            field: CardField::NetworkTokenExpMonth,
+            value: digits(u16::from(token.exp_month.get()), 2),
+        },
+        FieldValue {
+            field: CardField::NetworkTokenExpYear,
+            value: digits(token.exp_year.get(), 4),
+        },
+    ];
+    if let Some(cryptogram) = &token.cryptogram {
+        values.push(FieldValue {
+            field: CardField::NetworkTokenCryptogram,
+            value: secret(cryptogram.expose_secret()),
+        });
+    }
+    values
+}
+
+/// Per-field slots for `values`: card numbers and network tokens in the connector's
+/// card number format, everything else UUID; the CVC and the cryptogram VOLATILE,
+/// everything else PERSISTENT.
+pub(crate) fn field_slots(
+    item: usize,
+    values: Vec<FieldValue>,
+    formats: Formats,
+) -> Vec<SlotValue> {
+    values
+        .into_iter()
+        .map(|FieldValue { field, value }| {
+            let format = match field {
+                CardField::CardNumber | CardField::NetworkToken => formats.card_number,
+                _ => AliasFormat::Uuid,
+            };
+            let storage = match field {
+                CardField::CardCvc | CardField::NetworkTokenCryptogram => Storage::Volatile,
+                _ => Storage::Persistent,
+            };
+            SlotValue {
+                slot: Slot {
+                    item,
+                    field: SlotField::Field(field),
+                    format,
+                    storage,
+                },
+                value,
+            }
+        })
+        .collect()
 }
 
 /// A probe value (not card data), stored PERSISTENT as a UUID alias.
@@ -827,13 +891,17 @@ pub(crate) fn card_from_refs(values: FieldRefs<'_>) -> Result<Card, Report<Vault
     Ok(card)
 }
 
-/// Rebuilds a card from a single-id record (and its CVC, if still held).
+/// Rebuilds a card from a single-id record (and its CVC, if still held): vaultlink's
+/// record, or one Hyperswitch's VGS connector wrote (then `true`).
 pub(crate) fn card_from_whole(
     record: &SecretString,
     cvc: Option<SecretString>,
-) -> Result<Card, Report<VaultError>> {
-    let whole: WholeCard<'_> = serde_json::from_str(record.expose_secret())
-        .map_err(|_| unexpected("the stored card record is not a vaultlink card".to_owned()))?;
+) -> Result<(Card, bool), Report<VaultError>> {
+    let text = record.expose_secret();
+    let whole: WholeCard<'_> = match serde_json::from_str(text) {
+        Ok(whole) => whole,
+        Err(_) => return card_from_hyperswitch_record(text, cvc).map(|card| (card, true)),
+    };
     card_from_fields(FieldValues {
         number: Some(secret(&whole.card_number)),
         exp_month: Some(SecretString::from(whole.card_exp_month)),
@@ -841,6 +909,99 @@ pub(crate) fn card_from_whole(
         cvc,
         holder_name: whole.card_holder_name.as_deref().map(secret),
     })
+    .map(|card| (card, false))
+}
+
+/// A single-token record written by Hyperswitch's VGS connector: its card data
+/// (`CardCustomData`, or `CardDetail` with its optional descriptive fields) as JSON,
+/// the CVC inside when it was given (persisted: re-store such cards in vaultlink's
+/// layout with `vaultctl migrate`). Unknown keys are refused, as Hyperswitch does.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // the descriptive fields are read only so that other keys stay refused
+struct HyperswitchCard<'a> {
+    #[serde(borrow)]
+    card_number: Cow<'a, str>,
+    #[serde(borrow)]
+    card_exp_month: Cow<'a, str>,
+    #[serde(borrow)]
+    card_exp_year: Cow<'a, str>,
+    #[serde(borrow, default)]
+    card_cvc: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    card_holder_name: Option<Cow<'a, str>>,
+    // `CardDetail`'s descriptive fields: accepted, not kept.
+    #[serde(default)]
+    nick_name: Option<IgnoredAny>,
+    #[serde(default)]
+    card_issuing_country: Option<IgnoredAny>,
+    #[serde(default)]
+    card_network: Option<IgnoredAny>,
+    #[serde(default)]
+    card_issuer: Option<IgnoredAny>,
+    #[serde(default)]
+    card_type: Option<IgnoredAny>,
+}
+
+fn card_from_hyperswitch_record(
+    text: &str,
+    cvc: Option<SecretString>,
+) -> Result<Card, Report<VaultError>> {
+    let card: HyperswitchCard<'_> = serde_json::from_str(text).map_err(|_| {
+        unexpected(
+            "the stored card record is neither a vaultlink card record nor one written by Hyperswitch's VGS connector"
+                .to_owned(),
+        )
+    })?;
+    card_from_fields(FieldValues {
+        number: Some(secret(&card.card_number)),
+        exp_month: Some(secret(&card.card_exp_month)),
+        exp_year: Some(secret(&card.card_exp_year)),
+        // A separately stored volatile CVC is the newer one.
+        cvc: cvc.or_else(|| card.card_cvc.as_deref().map(secret)),
+        holder_name: card.card_holder_name.as_deref().map(secret),
+    })
+}
+
+/// Validates the fields present in `values`, for an id that holds only part of a card.
+pub(crate) fn card_fields_from_refs(
+    values: FieldRefs<'_>,
+) -> Result<CardFields, Report<VaultError>> {
+    fn optional<T: std::str::FromStr>(
+        value: Option<&SecretString>,
+        field: CardField,
+    ) -> Result<Option<T>, Report<VaultError>> {
+        value
+            .map(|v| validated::<T>(v.expose_secret(), field))
+            .transpose()
+    }
+    Ok(CardFields {
+        number: optional(values.number, CardField::CardNumber)?,
+        exp_month: optional(values.exp_month, CardField::CardExpMonth)?,
+        exp_year: optional(values.exp_year, CardField::CardExpYear)?,
+        cvc: optional(values.cvc, CardField::CardCvc)?,
+        holder_name: optional(values.holder_name, CardField::CardHolderName)?,
+    })
+}
+
+/// Rebuilds and validates a network token from its values.
+pub(crate) fn network_token_from_refs(
+    token: &SecretString,
+    exp_month: &SecretString,
+    exp_year: &SecretString,
+    cryptogram: Option<&SecretString>,
+) -> Result<NetworkToken, Report<VaultError>> {
+    let mut built = NetworkToken::new(
+        validated::<CardNumber>(token.expose_secret(), CardField::NetworkToken)?,
+        validated::<ExpiryMonth>(exp_month.expose_secret(), CardField::NetworkTokenExpMonth)?,
+        validated::<ExpiryYear>(exp_year.expose_secret(), CardField::NetworkTokenExpYear)?,
+    );
+    if let Some(cryptogram) = cryptogram {
+        built.cryptogram = Some(Cryptogram::new(cryptogram.expose_secret()).map_err(|_| {
+            unexpected("the vault returned a cryptogram that fails validation".to_owned())
+        })?);
+    }
+    Ok(built)
 }
 
 /// Whether a single-id record carries vaultlink's per-card marker (so no other card
@@ -1198,9 +1359,11 @@ mod tests {
         );
         assert_eq!(values[1].slot.field, SlotField::Field(CardField::CardCvc));
         assert_eq!(values[1].slot.storage, Storage::Volatile);
-        let back = card_from_whole(&values[0].value, Some(SecretString::from("123".to_owned())))
-            .expect("round trip");
+        let (back, legacy) =
+            card_from_whole(&values[0].value, Some(SecretString::from("123".to_owned())))
+                .expect("round trip");
         assert_eq!(back, card());
+        assert!(!legacy);
     }
 
     #[test]

@@ -87,6 +87,11 @@ pub(crate) enum Command {
     /// --out.
     #[command(long_about = IMPORT_ABOUT, after_long_help = CREDENTIALS_HELP)]
     Import(ImportArgs),
+    /// Re-store cards that Hyperswitch's VGS connector or VGS Collect left in the vault
+    /// in vaultlink's layout (CVC volatile, never persisted), removing the old records
+    /// once the new ones read back. A dry run unless --apply.
+    #[command(long_about = MIGRATE_ABOUT, after_long_help = CREDENTIALS_HELP)]
+    Migrate(MigrateArgs),
     /// Benchmarks against the mock VGS: the connector against a bare HTTP client,
     /// token fetches under concurrency, and bulk import throughput and memory.
     #[command(long_about = BENCH_ABOUT)]
@@ -106,6 +111,7 @@ impl Command {
             Command::Check(args) => args.json,
             Command::Forward(args) => args.json,
             Command::Import(args) => args.json,
+            Command::Migrate(args) => args.json,
             Command::Bench(args) => args.json,
             Command::Mock(_) => false,
         }
@@ -182,6 +188,11 @@ pub(crate) struct ServeArgs {
     /// where after the first line.
     #[arg(long, value_name = "FILE")]
     pub(crate) routes: Option<std::path::PathBuf>,
+    /// Store test cards in the first vault as Hyperswitch's VGS connector (single- and
+    /// multi-token) and VGS Collect would have, and write their ids to FILE, one JSON
+    /// line each, ready for `vaultctl migrate FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) seed_hyperswitch: Option<std::path::PathBuf>,
 }
 
 /// A setting given as `on` or `off`.
@@ -296,6 +307,10 @@ pub(crate) struct RetrieveArgs {
     /// Print the card as one JSON document (Hyperswitch's card field names).
     #[arg(long)]
     pub(crate) json: bool,
+    /// The card's expiry, for an id without aliases for it (a card collected by VGS
+    /// Collect: number and CVC only).
+    #[arg(long, value_name = "MM/YYYY")]
+    pub(crate) expiry: Option<String>,
     /// The vault.
     #[command(flatten)]
     pub(crate) vault: VaultArgs,
@@ -464,6 +479,34 @@ A progress bar on a terminal, a plain progress line every few seconds otherwise,
 summary at the end (stored, failed, token fetches, elapsed). Exit code 3 when the run
 finished but some lines failed.";
 
+/// `vaultctl migrate`.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The payment methods to migrate: JSON lines (see above).
+    #[arg(value_name = "FILE.jsonl")]
+    pub(crate) file: PathBuf,
+    /// Migrate (without it: a dry run that changes nothing).
+    #[arg(long)]
+    pub(crate) apply: bool,
+    /// Where --apply appends each line's outcome, and what a later run resumes from
+    /// (default: FILE.report.jsonl).
+    #[arg(long, value_name = "report.jsonl")]
+    pub(crate) report: Option<PathBuf>,
+    /// Leave the old records in place (remove them later, e.g. with `vaultctl erase`).
+    #[arg(long)]
+    pub(crate) keep_old: bool,
+    /// Cards migrated at once.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) concurrency: u32,
+    /// Print the summary as one JSON document.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The vault.
+    #[command(flatten)]
+    pub(crate) vault: VaultArgs,
+}
+
 /// `vaultctl import`.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
@@ -490,6 +533,32 @@ pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub(crate) vault: VaultArgs,
 }
+
+const MIGRATE_ABOUT: &str = "\
+Re-store cards already in the vault in vaultlink's layout. FILE has one line per payment
+method, as the orchestrator kept it:
+  {\"connector_vault_id\": ID, \"ref\": \"pm_123\", \"expiry\": \"04/2030\"}
+or the ID alone, where ID is what Hyperswitch's VGS connector returned
+({\"SingleVaultId\": \"tok_…\"} for its single-token mode, {\"MultiVauldIds\": {\"Card\": …}}
+for multi-token), VGS Collect's aliases ({\"card_number\": ALIAS, \"card_cvc\": ALIAS}, with
+\"expiry\" on the line: Collect stores number and CVC only), or a vaultlink id. \"ref\" is
+your own key, echoed in the report.
+
+Without --apply (a dry run) every old record is read and checked, nothing is written, and
+the report lines go to stdout. With --apply, per card: the old record is read, the card
+is stored again in vaultlink's layout (one record per field; the CVC volatile, never
+persisted, as Hyperswitch's single-token record did), the new records are read back and
+compared, then the old records are removed: a Hyperswitch single-token record outright
+(with every alias of it), per-field records through delete (records other cards may
+share by value are kept; Hyperswitch's multi-token records are volatile and go within
+the hour anyway); records the new id uses (an equal value is one record) are spared;
+and the new id is read once more. Lines naming the same old id are migrated together.
+Each line's outcome is appended to --report (default FILE.report.jsonl) with the new
+connector_vault_id (compact form, vl1;…) and fingerprint to keep; a run again with
+--apply skips the lines the report says are migrated. A Hyperswitch multi-token card
+can only be migrated within the hour it was stored: after that VGS has dropped it.
+
+Exit code 3 when some lines failed (the report says why, per line).";
 
 const BENCH_ABOUT: &str = "\
 Benchmarks vaultlink against the mock VGS on loopback and prints a table (--json: one

@@ -10,6 +10,7 @@ mod demo;
 mod demo_proxy;
 mod forward;
 mod import;
+mod migrate;
 mod mock_serve;
 mod ops;
 mod output;
@@ -60,6 +61,7 @@ async fn run(command: Command) -> Result<u8, Failure> {
         Command::Check(args) => ops::check(args).await.map(|()| 0),
         Command::Forward(args) => forward::forward(args).await.map(|()| 0),
         Command::Import(args) => import::import(args).await,
+        Command::Migrate(args) => migrate::migrate(args).await,
         Command::Bench(args) => bench::bench(args).await,
     }
 }

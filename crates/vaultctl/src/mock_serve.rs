@@ -92,10 +92,29 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
             args.addr
         ))
     })?;
+    // Seeded before the first line: whoever read it finds the ids written.
+    let seeded = match &args.seed_hyperswitch {
+        Some(path) => {
+            let first = mock
+                .config()
+                .vaults
+                .first()
+                .map_or(DEMO_VAULT_ID, |v| v.id.as_str());
+            Some(seed_legacy(mock.state(), first, path)?)
+        }
+        None => None,
+    };
     let base = mock.base_url().to_owned();
     // Scripts read this first line to learn the port: nothing may come before it.
     say!("listening on {base}");
     let ca_file = proxy_lines(&mock, &args)?;
+    if let (Some(path), Some(count)) = (&args.seed_hyperswitch, seeded) {
+        say!(
+            "seeded:            {count} test cards as Hyperswitch (single-/multi-token) and VGS Collect stored them; ids in {} (vaultctl migrate {})",
+            path.display(),
+            path.display()
+        );
+    }
     let config = mock.config();
     let first_vault = config.vaults.first().map_or("", |v| v.id.as_str());
     let vaults: Vec<&str> = config.vaults.iter().map(|v| v.id.as_str()).collect();
@@ -189,6 +208,59 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// The public test cards `--seed-hyperswitch` lays out, in every layout.
+const SEED_CARDS: [(&str, &str, &str, Option<&str>); 4] = [
+    ("4111111111111111", "04", "2030", Some("123")),
+    ("5555555555554444", "11", "2029", Some("456")),
+    ("378282246310005", "01", "2031", Some("7890")),
+    ("6011111111111117", "07", "2028", None),
+];
+
+/// Stores the seed cards in `vault` in each legacy layout and writes their ids to
+/// `path` as `vaultctl migrate` reads them; returns how many were stored.
+fn seed_legacy(
+    state: &vgs_mock::MockState,
+    vault: &str,
+    path: &std::path::Path,
+) -> Result<usize, Failure> {
+    use vgs_mock::{HyperswitchLayout, LegacyCard, LegacyStored};
+    let mut lines = String::new();
+    let mut count = 0;
+    for layout in HyperswitchLayout::ALL {
+        for (number, month, year, cvc) in SEED_CARDS {
+            let card = LegacyCard {
+                card_number: number.to_owned(),
+                card_exp_month: month.to_owned(),
+                card_exp_year: year.to_owned(),
+                card_cvc: cvc.map(str::to_owned),
+            };
+            let stored = state
+                .store_legacy_card(vault, &card, layout)
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "the mock could not store a seed card in {vault}. Fix: report this"
+                    ))
+                })?;
+            count += 1;
+            let mut line = serde_json::json!({
+                "ref": format!("seed-{count}"),
+                "connector_vault_id": vgs_mock::legacy_id_json(&stored),
+            });
+            // Collect keeps no expiry: the merchant's line carries it.
+            if matches!(stored, LegacyStored::Collect { .. }) {
+                line["expiry"] = serde_json::Value::from(format!("{month}/{year}"));
+            }
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(path, lines).map_err(|e| {
+        Failure::new(format!("cannot write --seed-hyperswitch {}: {e}. Fix: check the directory exists and is writable", path.display()))
+    })?;
+    Ok(count)
 }
 
 /// Reads and parses `--routes`; a refusal names the file, the line and the field.

@@ -11,6 +11,7 @@ use vault_core::{
     InsertRequest, MissingField, MissingReason, REDACTED, RecordAction, ReportExt, RetrieveRequest,
     RevealedCard, Storage, VaultError,
 };
+use vault_core::{CardNumber, ExpiryMonth, ExpiryYear, PaymentMethodData, RetrieveResponse};
 use vault_vgs::{ApiGeneration, Fingerprinting};
 
 use crate::cli::{CheckArgs, DeleteArgs, EraseArgs, InsertArgs, RetrieveArgs};
@@ -131,8 +132,13 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<u8, Failure> {
     let id = load_id(args.id.as_deref(), &args.aliases, Purpose::Retrieve)?;
     let settings = Settings::load(&args.vault)?;
     let connector = settings.vault().await?;
+    let mut request = RetrieveRequest::new(id);
+    if let Some(expiry) = &args.expiry {
+        let (month, year) = parse_expiry(expiry)?;
+        request = request.with_expiry(month, year);
+    }
     let response = connector
-        .retrieve(RetrieveRequest::new(id))
+        .retrieve(request)
         .await
         .map_err(|report| Failure::vault("retrieve failed", &report))?;
     if let Some(aliases) = response.card_aliases() {
@@ -148,9 +154,7 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     let Some(card) = response.card() else {
-        return Err(Failure::new(
-            "the vault returned a payment method that is not a card. Fix: use a vaultlink version that knows it",
-        ));
+        return print_fields(&response, args.reveal, args.json);
     };
     let missing = &response.missing;
     let missing_of = |field: CardField| missing.iter().find(|m| m.field == field);
@@ -236,6 +240,106 @@ pub(crate) async fn retrieve(args: RetrieveArgs) -> Result<u8, Failure> {
         lost.join(", ")
     );
     Ok(EXIT_PARTIAL)
+}
+
+/// `MM/YYYY` (or `MM/YY`) as an expiry month and year.
+pub(crate) fn parse_expiry(text: &str) -> Result<(ExpiryMonth, ExpiryYear), Failure> {
+    let fix = "Fix: give the expiry as MM/YYYY, e.g. --expiry 04/2030";
+    let (month, year) = text
+        .split_once('/')
+        .ok_or_else(|| Failure::new(format!("--expiry has no `/`. {fix}")))?;
+    let month: ExpiryMonth = month
+        .trim()
+        .parse()
+        .map_err(|e| Failure::new(format!("{e}. {fix}")))?;
+    let year: ExpiryYear = year
+        .trim()
+        .parse()
+        .map_err(|e| Failure::new(format!("{e}. {fix}")))?;
+    Ok((month, year))
+}
+
+/// A payment method that is not a whole card (a network token; a card's fields
+/// when the id holds only some), one field a line or as JSON, masked unless
+/// `reveal`. Missing fields are listed; the exit code is partial when one is gone.
+fn print_fields(response: &RetrieveResponse, reveal: bool, json: bool) -> Result<u8, Failure> {
+    let shown = |number: &CardNumber| {
+        if reveal {
+            number.expose_secret().to_owned()
+        } else {
+            number.masked()
+        }
+    };
+    let secret = |value: &str| {
+        if reveal {
+            value.to_owned()
+        } else {
+            REDACTED.to_owned()
+        }
+    };
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    let kind = response.payment_method.kind();
+    match &response.payment_method {
+        PaymentMethodData::NetworkToken(token) => {
+            lines.push(("network_token", shown(&token.token)));
+            lines.push(("network_token_exp_month", token.exp_month.two_digits()));
+            lines.push(("network_token_exp_year", token.exp_year.get().to_string()));
+            if let Some(cryptogram) = &token.cryptogram {
+                lines.push(("cryptogram", secret(cryptogram.expose_secret())));
+            }
+        }
+        PaymentMethodData::CardFields(fields) => {
+            if let Some(number) = &fields.number {
+                lines.push(("card_number", shown(number)));
+            }
+            if let Some(month) = &fields.exp_month {
+                lines.push(("card_exp_month", month.two_digits()));
+            }
+            if let Some(year) = &fields.exp_year {
+                lines.push(("card_exp_year", year.get().to_string()));
+            }
+            if let Some(cvc) = &fields.cvc {
+                lines.push(("card_cvc", secret(cvc.expose_secret())));
+            }
+            if let Some(name) = &fields.holder_name {
+                lines.push(("card_holder_name", secret(name.expose_secret())));
+            }
+        }
+        _ => {
+            return Err(Failure::new(format!(
+                "the vault returned {kind}, which this vaultctl cannot show. Fix: use a vaultctl version that knows it"
+            )));
+        }
+    }
+    let missing = &response.missing;
+    if json {
+        let mut doc = serde_json::Map::new();
+        for (name, value) in &lines {
+            doc.insert((*name).to_owned(), Value::from(value.as_str()));
+        }
+        if !missing.is_empty() {
+            doc.insert("missing".to_owned(), missing_json(missing));
+        }
+        print_json(&Value::Object(doc));
+    } else {
+        say!("({kind}: the id holds these fields)");
+        for (name, value) in &lines {
+            say!("{name:<23} {value}");
+        }
+        for field in missing {
+            say!(
+                "{:<23} (missing: {}; alias {})",
+                field.field.as_str(),
+                field.reason.explain(),
+                field.alias
+            );
+        }
+    }
+    Ok(if response.is_complete() {
+        0
+    } else {
+        EXIT_PARTIAL
+    })
 }
 
 /// The missing fields as JSON: `[{"field","alias","reason"}]`.
@@ -674,22 +778,87 @@ pub(crate) fn load_id(
     }
 }
 
-/// Parses what `insert --json` printed, or one line of `import`'s output (whose
-/// `aliases` field holds the same).
+/// Parses what `insert --json` printed, one line of `import`'s output (whose
+/// `aliases` field holds the same), a compact id (`vl1;…`), or an id Hyperswitch
+/// kept (`{"SingleVaultId": …}`, `{"MultiVauldIds": …}`).
 pub(crate) fn parse_id_json(input: &[u8], source: &str) -> Result<ConnectorVaultId, Failure> {
-    let fix = "Fix: pass the JSON `vaultctl insert --json` printed, or one line of `vaultctl import`'s --out file";
+    let fix = "Fix: pass the JSON `vaultctl insert --json` printed, one line of `vaultctl import`'s --out file, a compact id (vl1;…) or a Hyperswitch connector_vault_id";
+    if let Some(text) = std::str::from_utf8(input)
+        .ok()
+        .map(str::trim)
+        .filter(|t| t.starts_with("vl"))
+    {
+        return text
+            .parse()
+            .map_err(|e| Failure::new(format!("{source}: {e}. {fix}")));
+    }
     let mut doc: Value = serde_json::from_slice(input)
         .map_err(|e| Failure::new(format!("{source} is not JSON: {e}. {fix}")))?;
+    id_from_value(doc.take(), source).map_err(|e| Failure::new(format!("{e}. {fix}")))
+}
+
+/// A card's id from JSON: vaultlink's (`{"type": …}`, or an `aliases` field that
+/// holds it), a compact id string, an id Hyperswitch kept (`VaultIdType`), or VGS
+/// Collect's aliases.
+pub(crate) fn id_from_value(mut doc: Value, source: &str) -> Result<ConnectorVaultId, String> {
+    if let Value::String(text) = &doc {
+        return text.parse().map_err(|e| format!("{source}: {e}"));
+    }
+    if let Some(id) = collect_id(&doc) {
+        return id.map_err(|e| format!("{source}: {e}"));
+    }
+    if doc.get("SingleVaultId").is_some() || doc.get("MultiVauldIds").is_some() {
+        let id: vault_core::hyperswitch::VaultIdType = serde_json::from_value(doc)
+            .map_err(|e| format!("{source} is not a Hyperswitch connector_vault_id: {e}"))?;
+        return ConnectorVaultId::try_from(&id).map_err(|e| format!("{source}: {e}"));
+    }
     if doc.get("type").is_none() {
         if let Some(aliases) = doc.get_mut("aliases") {
             doc = aliases.take();
         }
     }
-    serde_json::from_value(doc).map_err(|e| {
-        Failure::new(format!(
-            "{source} does not hold a card's aliases: {e}. {fix}"
-        ))
-    })
+    serde_json::from_value(doc).map_err(|e| format!("{source} does not hold a card's aliases: {e}"))
+}
+
+/// VGS Collect's aliases `{"card_number": ALIAS, "card_cvc": ALIAS?}` as a per-field
+/// id (number persistent, CVC volatile); `None` if `doc` is not that shape.
+pub(crate) fn collect_id(doc: &Value) -> Option<Result<ConnectorVaultId, String>> {
+    let object = doc.as_object()?;
+    let number = object.get("card_number")?.as_str()?;
+    if object.contains_key("type") || object.keys().any(|k| k != "card_number" && k != "card_cvc") {
+        return None;
+    }
+    let alias =
+        |text: &str, what: &str| vault_core::Alias::new(text).map_err(|e| format!("{what}: {e}"));
+    let mut fields = FieldAliases::new();
+    let number = match alias(number, "card_number") {
+        Ok(number) => number,
+        Err(e) => return Some(Err(e)),
+    };
+    fields.insert(
+        CardField::CardNumber,
+        vault_core::FieldAlias::new(
+            number,
+            vault_core::AliasFormat::FpeSixTFour,
+            Storage::Persistent,
+        ),
+    );
+    if let Some(cvc) = object.get("card_cvc").and_then(Value::as_str) {
+        match alias(cvc, "card_cvc") {
+            Ok(cvc) => {
+                fields.insert(
+                    CardField::CardCvc,
+                    vault_core::FieldAlias::new(
+                        cvc,
+                        vault_core::AliasFormat::Uuid,
+                        Storage::Volatile,
+                    ),
+                );
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(ConnectorVaultId::Multi(fields)))
 }
 
 /// Builds the id from `FIELD=ALIAS` arguments.

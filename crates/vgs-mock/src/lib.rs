@@ -130,6 +130,7 @@ mod control;
 mod faults;
 mod filters;
 mod formats;
+mod hyperswitch;
 mod jsonpath;
 mod processor;
 mod proxy;
@@ -163,6 +164,7 @@ pub use crate::config::{
 };
 pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
 pub use crate::formats::AliasFormat;
+pub use crate::hyperswitch::{HyperswitchLayout, LegacyCard, LegacyStored, legacy_id_json};
 pub use crate::processor::{Received, StandInProcessor};
 pub use crate::proxy::{REQUEST_ID_HEADER, UPSTREAM_STATUS_HEADER};
 pub use crate::rendezvous::Rendezvous;

@@ -159,6 +159,36 @@ impl MockState {
             || store.delete(alias, crate::Storage::Volatile, now)
     }
 
+    /// Stores one value in `vault` as `POST /aliases` would (fingerprinting, format
+    /// checks and all), without a request: how tests lay out records written by other
+    /// clients. The alias, or why it was refused; `None` for an unknown vault.
+    pub fn store_value(
+        &self,
+        vault: &str,
+        value: &str,
+        classifiers: &[&str],
+        format: crate::AliasFormat,
+        storage: crate::Storage,
+    ) -> Option<Result<String, String>> {
+        let slot = self.vault(vault)?;
+        let now = self.now();
+        let item = crate::store::CreateItem::New {
+            value: value.to_owned(),
+            classifiers: classifiers.iter().map(|c| (*c).to_owned()).collect(),
+            format,
+            storage,
+        };
+        let created = lock(&slot.store).create(vec![item], now);
+        Some(match created {
+            Ok(mut records) => records
+                .pop()
+                .and_then(|record| record.aliases.into_iter().next())
+                .map(|alias| alias.alias)
+                .ok_or_else(|| "the store returned no alias".to_owned()),
+            Err(e) => Err(format!("{e:?}")),
+        })
+    }
+
     /// Distinct records stored in `vault` now; `None` for an unknown vault.
     pub fn record_count(&self, vault: &str) -> Option<usize> {
         let slot = self.vault(vault)?;

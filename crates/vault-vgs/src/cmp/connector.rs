@@ -153,6 +153,11 @@ impl ExternalVault for CmpConnector {
     async fn insert(&self, request: InsertRequest) -> VaultResult<InsertResponse> {
         self.base
             .traced("insert", async move {
+                if request.for_card.is_some() {
+                    return Err(Report::new(VaultError::InvalidRequest).attach(Detail::new(
+                        "a CMP card object takes its CVC when it is created: insert the card again with the CVC, or use the alias connector (VgsConnector), whose cards take a new CVC",
+                    )));
+                }
                 let body = match &request.payment_method {
                     PaymentMethodData::Card(card) if card.holder_name.is_some() => {
                         return Err(Report::new(VaultError::InvalidRequest).attach(Detail::new(
@@ -165,7 +170,10 @@ impl ExternalVault for CmpConnector {
                     }
                     _ => {
                         return Err(Report::new(VaultError::InvalidRequest)
-                            .attach(Detail::new("the CMP connector stores cards only")));
+                            .attach(Detail::new(format!(
+                                "the CMP connector stores whole cards (and card objects from aliases), not {}: use the alias connector (VgsConnector)",
+                                request.payment_method.kind()
+                            ))));
                     }
                 };
                 let answer = self

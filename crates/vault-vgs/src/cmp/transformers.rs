@@ -538,7 +538,7 @@ mod tests {
                 cvc_expires_at: None,
             }
         );
-        assert_eq!(created.fingerprint, Some(Fingerprint("FPRx".to_owned())));
+        assert_eq!(created.fingerprint, Fingerprint("FPRx".to_owned()));
         assert_eq!(
             created.card_aliases.as_ref().map(|a| a.last4.as_str()),
             Some("1111")

@@ -71,7 +71,9 @@ async fn a_card_round_trips_as_one_object_with_its_aliases() {
     let id = card_id(&stored.connector_vault_id).clone();
     assert!(id.as_str().starts_with("CRD"), "{id}");
     assert!(!stored.already_stored);
-    assert!(stored.fingerprint.is_some());
+    // The vault's own fingerprint, not the card id it would fall back to.
+    assert!(!stored.fingerprint.0.is_empty());
+    assert_ne!(stored.fingerprint.0, id.as_str());
     let aliases = stored.card_aliases.expect("card object");
     assert!(aliases.pan_alias.as_str().starts_with("tok_sandbox_"));
     assert_eq!(

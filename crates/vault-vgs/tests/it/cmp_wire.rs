@@ -97,10 +97,7 @@ async fn insert_posts_a_json_api_card_with_bearer_and_returns_the_card_object() 
         .expect("insert");
     assert_eq!(stored.connector_vault_id, card_id("CRDnew"));
     assert!(!stored.already_stored);
-    assert_eq!(
-        stored.fingerprint.as_ref().map(|f| f.0.as_str()),
-        Some("FPRabc")
-    );
+    assert_eq!(stored.fingerprint.0, "FPRabc");
     let aliases = stored.card_aliases.expect("card object");
     assert_eq!(aliases.pan_alias.as_str(), "tok_sandbox_pan");
     assert_eq!(

@@ -470,9 +470,10 @@ async fn a_field_whose_record_vanished_is_reported_never_dropped() {
     let missing: Vec<_> = back.missing.iter().map(|m| (m.field, m.reason)).collect();
     assert_eq!(
         missing,
+        // In field order.
         [
-            (CardField::CardHolderName, MissingReason::Gone),
             (CardField::CardCvc, MissingReason::Gone),
+            (CardField::CardHolderName, MissingReason::Gone),
         ]
     );
 }

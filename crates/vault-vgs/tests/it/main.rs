@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adoption;
 mod batch;
 mod cmp;
 mod cmp_wire;

@@ -11,6 +11,7 @@ mod forward;
 mod import;
 mod import_faults;
 mod leaks;
+mod migrate;
 mod mock_serve;
 mod ops;
 mod replicas;
