@@ -12,7 +12,7 @@
 //!                                                 ; and year, cryptogram
 //! storage = "P" / "V"                             ; PERSISTENT / VOLATILE
 //! format  = a VGS alias format name               ; UUID, FPE_SIX_T_FOUR, ...
-//! expiry  = [ "<" ] 1*DIGIT                       ; when a volatile value goes, in
+//! expiry  = [ "<" ] 1*12DIGIT                     ; when a volatile value goes, in
 //!                                                 ; Unix seconds ("<": at the latest)
 //! ```
 //!
@@ -21,8 +21,9 @@
 //! never contain `;`, `,` or `=`, so the form needs no escaping; fields are written
 //! in a fixed order, so equal ids give equal strings. Parsing validates every part
 //! (aliases, formats, no field twice) and never quotes the input in its errors: a card
-//! number pasted in the wrong place is not echoed. The `vl1` prefix versions the form:
-//! a later vaultlink reads `vl1` forever.
+//! number pasted in the wrong place is not echoed. Expiries are whole seconds (as in
+//! the JSON form); a single id's CVC expiry is written only with its CVC. The `vl1`
+//! prefix versions the form: a later vaultlink reads `vl1` forever.
 
 use std::fmt;
 use std::str::FromStr;
@@ -143,7 +144,11 @@ impl FromStr for ConnectorVaultId {
     /// Reads the compact string form, validating every part.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let body = text.strip_prefix(PREFIX).ok_or_else(|| {
-            if text.starts_with("vl") && text.contains(';') {
+            let version = text
+                .strip_prefix("vl")
+                .and_then(|rest| rest.split_once(';'))
+                .and_then(|(digits, _)| digits.parse::<u32>().ok());
+            if version.is_some_and(|v| v > 1) {
                 invalid("it is a later version of the form than this vaultlink reads (vl1); upgrade vaultlink")
             } else {
                 invalid("it does not start with `vl1;` (write ids with ConnectorVaultId's Display, or keep the JSON form)")
@@ -297,6 +302,9 @@ mod tests {
         for (text, says) in [
             (pan, "does not start with `vl1;`"),
             ("vl2;m;n=a,P,UUID", "later version"),
+            ("vl1m;n=a,P,UUID", "does not start with `vl1;`"),
+            ("vl0;m;n=a,P,UUID", "does not start with `vl1;`"),
+            ("vl1;m;c=a,V,UUID,1234567890123", "expiry of the card_cvc"),
             ("vl1;x", "`s` (one record) or `m`"),
             ("vl1;m", "at least one field"),
             ("vl1;m;q=a,P,UUID", "entry 1 names no field"),

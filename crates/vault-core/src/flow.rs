@@ -192,7 +192,8 @@ impl CardField {
         CardField::NetworkTokenCryptogram,
     ];
 
-    /// Every field of every payment method, in declaration order.
+    /// Every field of every payment method, in declaration order: `EVERY[f as usize]`
+    /// is `f`, so a field can index an array of `EVERY.len()`.
     pub const EVERY: [CardField; 9] = [
         CardField::CardNumber,
         CardField::CardExpMonth,
@@ -294,11 +295,20 @@ impl FieldAlias {
         }
     }
 
-    /// Records when the vault forgets the value at the latest, and whether exactly then.
+    /// Records when the vault forgets the value at the latest, and whether exactly then;
+    /// to the second (ids are stored as text, in whole seconds).
     pub fn expiring_at(mut self, at: SystemTime, exact: bool) -> Self {
-        self.expires_at = Some(at);
+        self.expires_at = Some(whole_seconds(at));
         self.expiry_exact = exact;
         self
+    }
+}
+
+/// `at`, down to the whole second (so that an id's text forms give it back equal).
+pub fn whole_seconds(at: SystemTime) -> SystemTime {
+    match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => std::time::UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs()),
+        Err(_) => std::time::UNIX_EPOCH,
     }
 }
 
@@ -374,27 +384,26 @@ impl ConnectorVaultId {
     }
 
     /// The fingerprint of what this id stores, from the id alone: the card number's
-    /// alias (else the network token's, else the first field's) for per-field ids,
-    /// the record's id for single ids. As in Hyperswitch, which also uses the alias:
-    /// in a vault with fingerprinting on, the same card number gets the same alias,
-    /// so payment methods of one card share a fingerprint; with fingerprinting off,
-    /// and for single-id records (one of their own per card), it is per stored
-    /// payment method.
+    /// alias (else the network token's) for per-field ids, the record's id for single
+    /// ids. As in Hyperswitch, which also uses the alias: in a vault with
+    /// fingerprinting on, the same card number gets the same alias, so payment methods
+    /// of one card share a fingerprint; with fingerprinting off, and for single-id
+    /// records (one of their own per card), it is per stored payment method. An id
+    /// with neither (a CVC alone) is fingerprinted by its whole compact string: it
+    /// matches no other payment method (a CVC's alias is shared by every card with
+    /// that CVC, so it cannot serve).
     pub fn fingerprint(&self) -> Fingerprint {
         let alias = match self {
-            ConnectorVaultId::Single { id, .. } => id,
-            ConnectorVaultId::Multi(fields) => {
-                let first = [CardField::CardNumber, CardField::NetworkToken]
-                    .iter()
-                    .find_map(|field| fields.get(field))
-                    .or_else(|| fields.values().next());
-                match first {
-                    Some(field) => &field.alias,
-                    None => return Fingerprint(String::new()),
-                }
-            }
+            ConnectorVaultId::Single { id, .. } => Some(id),
+            ConnectorVaultId::Multi(fields) => [CardField::CardNumber, CardField::NetworkToken]
+                .iter()
+                .find_map(|field| fields.get(field))
+                .map(|field| &field.alias),
         };
-        Fingerprint(alias.as_str().to_owned())
+        match alias {
+            Some(alias) => Fingerprint(alias.as_str().to_owned()),
+            None => Fingerprint(self.to_string()),
+        }
     }
 
     /// The alias of one field (`None` for a single id, or a field not stored).
@@ -558,9 +567,10 @@ pub struct RetrieveResponse {
     /// Optional fields that were stored but are not in the vault now (their value is
     /// absent from [`RetrieveResponse::payment_method`]), with why.
     pub missing: Vec<MissingField>,
-    /// The record is in a layout vaultlink does not write: Hyperswitch's single-token
-    /// record, the whole card with the CVC persisted inside. Re-store such cards in
-    /// vaultlink's layout (`vaultctl migrate`).
+    /// The single-id record is not one vaultlink writes today: Hyperswitch's
+    /// single-token record (the whole card, the CVC persisted inside), or a card
+    /// record without vaultlink's per-card marker (which other payment methods may
+    /// share by value). Re-store such cards in vaultlink's layout (`vaultctl migrate`).
     pub legacy_record: bool,
 }
 
@@ -902,6 +912,13 @@ impl KeptBecause {
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn every_field_indexes_its_own_position() {
+        for (index, field) in super::CardField::EVERY.iter().enumerate() {
+            assert_eq!(*field as usize, index, "{field}");
+        }
+    }
 
     use super::*;
 

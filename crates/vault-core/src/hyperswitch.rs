@@ -155,6 +155,41 @@ impl TryFrom<&VaultIdType> for ConnectorVaultId {
     }
 }
 
+impl VaultIdType {
+    /// Hyperswitch's multi-token form of a per-field id, for code that reads
+    /// `MultiVauldIds` (it keeps aliases only: formats, storage and expiries are
+    /// Hyperswitch's assumptions again when read back); `None` for a single id, or
+    /// a per-field id with fields of both a card and a network token.
+    pub fn multi_token(id: &ConnectorVaultId) -> Option<Self> {
+        let ConnectorVaultId::Multi(fields) = id else {
+            return None;
+        };
+        let alias = |field| {
+            fields
+                .get(&field)
+                .map(|f: &FieldAlias| f.alias.as_str().to_owned())
+        };
+        let token = fields.keys().any(CardField::is_network_token);
+        let card = fields.keys().any(|f| !f.is_network_token());
+        let multi = match (card, token) {
+            (true, false) => MultiVaultIdType::Card {
+                tokenized_card_number: alias(CardField::CardNumber),
+                tokenized_card_expiry_year: alias(CardField::CardExpYear),
+                tokenized_card_expiry_month: alias(CardField::CardExpMonth),
+                tokenized_card_cvc: alias(CardField::CardCvc),
+            },
+            (false, true) => MultiVaultIdType::NetworkToken {
+                tokenized_network_token: alias(CardField::NetworkToken),
+                tokenized_network_token_exp_year: alias(CardField::NetworkTokenExpYear),
+                tokenized_network_token_exp_month: alias(CardField::NetworkTokenExpMonth),
+                tokenized_cryptogram: alias(CardField::NetworkTokenCryptogram),
+            },
+            _ => return None,
+        };
+        Some(VaultIdType::MultiVauldIds(multi))
+    }
+}
+
 impl From<&ConnectorVaultId> for VaultIdType {
     /// One `SingleVaultId` string: the compact id, or, for a bare single record, its
     /// alias (what Hyperswitch's own connector keeps and reads).
@@ -255,11 +290,33 @@ struct CryptogramWire(Cryptogram);
 
 impl<'de> Deserialize<'de> for CryptogramWire {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = secrecy::SecretString::deserialize(deserializer)?;
-        use secrecy::ExposeSecret;
-        Cryptogram::new(text.expose_secret())
-            .map(CryptogramWire)
-            .map_err(serde::de::Error::custom)
+        /// Takes a string only, and says so without quoting what it got.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = CryptogramWire;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cryptogram string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Cryptogram::new(text).map(CryptogramWire).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Err(E::custom(
+                    "the cryptogram must be a JSON string, not a number",
+                ))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Err(E::custom(
+                    "the cryptogram must be a JSON string, not a number",
+                ))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Err(E::custom(
+                    "the cryptogram must be a JSON string, not a number",
+                ))
+            }
+        }
+        deserializer.deserialize_any(Text)
     }
 }
 
@@ -410,6 +467,19 @@ impl PaymentMethodCustomVaultingData {
             _ => request,
         }
     }
+
+    /// The insert for fields of a card already stored (Hyperswitch's card data with
+    /// only a CVC, re-entered by the customer): the response is `card`'s id with the
+    /// new aliases in place of its old ones ([`InsertRequest::cvc_for`]).
+    pub fn into_insert_request_for(self, card: ConnectorVaultId) -> InsertRequest {
+        let mut request = InsertRequest::new(match self.0 {
+            // A whole card for a stored card: its fields, stored per field.
+            PaymentMethodData::Card(card) => PaymentMethodData::CardFields(card.into()),
+            other => other,
+        });
+        request.for_card = Some(card);
+        request
+    }
 }
 
 /// Serialises a retrieved payment method as Hyperswitch's
@@ -545,6 +615,26 @@ impl ErrorResponse {
     }
 }
 
+impl ErrorResponse {
+    /// The vaultlink kind an `ErrorResponse` written by [`ErrorResponse::from_report`]
+    /// stands for (by its `code`); `None` for another connector's codes.
+    pub fn kind(&self) -> Option<VaultError> {
+        VaultError::ALL
+            .into_iter()
+            .find(|kind| kind.code() == self.code)
+    }
+
+    /// Whether the failed call may succeed if made again later: the kind's answer, or
+    /// for another connector's codes, a 429 or a 5xx other than 500 (as Hyperswitch
+    /// treats them).
+    pub fn is_retryable(&self) -> bool {
+        match self.kind() {
+            Some(kind) => kind.is_retryable(),
+            None => self.status_code == 429 || (self.status_code > 500 && self.status_code < 600),
+        }
+    }
+}
+
 /// The HTTP status a kind stands for when the vault gave none.
 fn status_of(kind: VaultError) -> u16 {
     match kind {
@@ -624,8 +714,12 @@ mod tests {
         let again = ConnectorVaultId::try_from(&VaultIdType::SingleVaultId(text)).expect("compact");
         assert_eq!(again, id);
 
+        // And Hyperswitch's own multi-token form, written back the same.
+        assert_eq!(VaultIdType::multi_token(&id), Some(multi));
+
         let token: VaultIdType = shape("vault_id_multi_network_token");
         let id = ConnectorVaultId::try_from(&token).expect("token");
+        assert_eq!(VaultIdType::multi_token(&id).as_ref(), Some(&token));
         assert_eq!(id.fingerprint().0, "tok_sandbox_h7KdW3pM9qR2tV6yB1nX4c");
         assert!(id.field(CardField::NetworkTokenCryptogram).is_some());
     }
@@ -676,6 +770,10 @@ mod tests {
 
     #[test]
     fn vaulting_data_that_fails_validation_or_has_unknown_keys_is_refused_without_the_value() {
+        let numeric = serde_json::json!({"NetworkTokenData": {"cryptogram": 98765432109876543u64}});
+        let err =
+            serde_json::from_value::<PaymentMethodCustomVaultingData>(numeric).expect_err("number");
+        assert!(!err.to_string().contains("9876543210"), "{err}");
         let luhn = serde_json::json!({"Card": {"card_number": "4111111111111112", "card_exp_month": "03", "card_exp_year": "2030"}});
         let err = serde_json::from_value::<PaymentMethodVaultingData>(luhn).expect_err("luhn");
         assert!(!err.to_string().contains("411111111111"), "{err}");
@@ -701,6 +799,13 @@ mod tests {
         );
 
         let cvc: PaymentMethodCustomVaultingData = shape("custom_vaulting_cvc_only");
+        let stored = ConnectorVaultId::Single {
+            id: Alias::new("tok_sandbox_card").unwrap(),
+            cvc: None,
+            cvc_expires_at: None,
+        };
+        let for_card = cvc.clone().into_insert_request_for(stored.clone());
+        assert_eq!(for_card.for_card, Some(stored));
         let request = cvc.into_insert_request(None);
         assert_eq!(request.mode, TokenizationMode::PerField);
         let PaymentMethodData::CardFields(fields) = &request.payment_method else {
@@ -730,9 +835,27 @@ mod tests {
         let response = ErrorResponse::from_report(&report);
         let expected: ErrorResponse = shape("error_response_alias_not_found");
         assert_eq!(response, expected);
+        assert_eq!(expected.kind(), Some(VaultError::AliasNotFound));
+        assert!(!expected.is_retryable());
         let no_status = ErrorResponse::from_report(&Report::new(VaultError::RateLimited));
         assert_eq!(no_status.status_code, 429);
         assert_eq!(no_status.code, "rate_limited");
+        // Back: every kind's response names its kind.
+        for kind in VaultError::ALL {
+            let response = ErrorResponse::from_report(&Report::new(kind));
+            assert_eq!(response.kind(), Some(kind));
+            assert_eq!(response.is_retryable(), kind.is_retryable(), "{kind:?}");
+        }
+        let other = ErrorResponse {
+            code: "HE_00".to_owned(),
+            message: "Something went wrong".to_owned(),
+            reason: None,
+            status_code: 503,
+            attempt_status: None,
+            connector_transaction_id: None,
+        };
+        assert_eq!(other.kind(), None);
+        assert!(other.is_retryable());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub use flow::{
     ExternalVault, FieldAlias, FieldAliases, Fingerprint, Flow, Insert, InsertRequest,
     InsertResponse, KeptBecause, MissingField, MissingReason, PaymentMethodData, RecordAction,
     RecordOutcome, Retrieve, RetrieveRequest, RetrieveResponse, StoredPart, TokenizationMode,
+    whole_seconds,
 };
 pub use forward::{
     BodyEncoding, ForwardRequest, ForwardResponse, PLACEHOLDERS, TemplateError, VaultProxy,

@@ -1,7 +1,7 @@
 //! `VgsConnector`: the flows (insert, retrieve, delete, and their batch forms) wired
 //! from routing, transformers and the executor; implements `ExternalVault`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -502,7 +502,7 @@ impl VgsConnector {
         &self,
         id: &ConnectorVaultId,
         persistent: impl Fn(&Alias) -> Option<&'v SecretString>,
-        mut volatile: Volatile,
+        volatile: Volatile,
         expiry: Option<&(ExpiryMonth, ExpiryYear)>,
     ) -> VaultResult<RetrieveResponse> {
         let gone = |field: &str, alias: &Alias, storage: Storage| {
@@ -522,15 +522,18 @@ impl VgsConnector {
         let mut missing = Vec::new();
         let payment_method = match id {
             ConnectorVaultId::Multi(fields) => {
-                let mut got: BTreeMap<CardField, &SecretString> = BTreeMap::new();
+                let mut got: Got<'_> = [None; CardField::EVERY.len()];
                 for (field, stored) in fields {
                     let value = match stored.storage {
                         Storage::Persistent => persistent(&stored.alias),
-                        Storage::Volatile => volatile.get(field).and_then(Option::as_ref),
+                        Storage::Volatile => volatile
+                            .iter()
+                            .find(|(f, _)| f == field)
+                            .and_then(|(_, value)| value.as_ref()),
                     };
                     match value {
                         Some(value) => {
-                            got.insert(*field, value);
+                            got[*field as usize] = Some(value);
                         }
                         None if optional(*field) => {
                             let reason = match stored.storage {
@@ -552,8 +555,8 @@ impl VgsConnector {
                     )
                 });
                 if let Some((month, year)) = &supplied {
-                    got.entry(CardField::CardExpMonth).or_insert(month);
-                    got.entry(CardField::CardExpYear).or_insert(year);
+                    got[CardField::CardExpMonth as usize].get_or_insert(month);
+                    got[CardField::CardExpYear as usize].get_or_insert(year);
                 }
                 payment_method_of(fields, &got)?
             }
@@ -563,7 +566,10 @@ impl VgsConnector {
                 cvc_expires_at,
             } => {
                 let record = persistent(id).ok_or_else(|| gone("card", id, Storage::Persistent))?;
-                let cvc = volatile.remove(&CardField::CardCvc).flatten();
+                let cvc = volatile
+                    .into_iter()
+                    .find(|(field, _)| *field == CardField::CardCvc)
+                    .and_then(|(_, value)| value);
                 if let (Some(alias), None) = (cvc_alias, &cvc) {
                     // Single ids record an upper bound only.
                     let reason = self.missing_reason(cvc_expires_at.map(|at| (at, false)));
@@ -596,7 +602,11 @@ impl VgsConnector {
                 .map(|alias| (CardField::CardCvc, alias))
                 .collect(),
         };
-        let reads = futures_util::future::join_all(
+        if let [(field, alias)] = aliases[..] {
+            // The usual case, one CVC: no futures to collect.
+            return Ok(vec![(field, self.optional_volatile(alias).await?)]);
+        }
+        let reads = join_all(
             aliases
                 .iter()
                 .map(|(_, alias)| self.optional_volatile(alias)),
@@ -810,11 +820,13 @@ impl VgsConnector {
         let believable = created_at.filter(|created| {
             *created <= sent_at + CLOCK_SKEW && *created + VOLATILE_LIFETIME + CLOCK_SKEW >= sent_at
         });
-        match (believable, self.inner.fingerprinting) {
+        let (at, exact) = match (believable, self.inner.fingerprinting) {
             (Some(created), _) => (bound.min(created + VOLATILE_LIFETIME), true),
             (None, Fingerprinting::Off) => (bound, true),
             (None, Fingerprinting::On) => (bound, false),
-        }
+        };
+        // To the second: ids are kept as text (JSON, the compact form) in seconds.
+        (vault_core::whole_seconds(at), exact)
     }
 
     /// Runs futures with at most `batch_concurrency` in flight, results in order.
@@ -844,7 +856,11 @@ impl From<Report<VaultError>> for Probe {
 }
 
 /// A payment method's volatile values, as read: field -> value (`None`: gone).
-type Volatile = BTreeMap<CardField, Option<SecretString>>;
+type Volatile = Vec<(CardField, Option<SecretString>)>;
+
+/// The values read for a per-field id, by field (`field as usize`): no map to build
+/// on every retrieve.
+type Got<'v> = [Option<&'v SecretString>; CardField::EVERY.len()];
 
 /// Whether a payment method can be rebuilt without the field.
 fn optional(field: CardField) -> bool {
@@ -856,11 +872,8 @@ fn optional(field: CardField) -> bool {
 
 /// The payment method a per-field id holds, from the values read (`got`): a network
 /// token, a whole card, or, for an id that holds only part of a card, its fields.
-fn payment_method_of(
-    fields: &FieldAliases,
-    got: &BTreeMap<CardField, &SecretString>,
-) -> VaultResult<PaymentMethodData> {
-    let value = |field: CardField| got.get(&field).copied();
+fn payment_method_of(fields: &FieldAliases, got: &Got<'_>) -> VaultResult<PaymentMethodData> {
+    let value = |field: CardField| got[field as usize];
     if fields.keys().any(CardField::is_network_token) {
         let need = |field: CardField| {
             value(field).ok_or_else(|| {

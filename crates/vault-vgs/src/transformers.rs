@@ -892,7 +892,8 @@ pub(crate) fn card_from_refs(values: FieldRefs<'_>) -> Result<Card, Report<Vault
 }
 
 /// Rebuilds a card from a single-id record (and its CVC, if still held): vaultlink's
-/// record, or one Hyperswitch's VGS connector wrote (then `true`).
+/// record, or one Hyperswitch's VGS connector wrote; `true` when it is not today's
+/// vaultlink layout (Hyperswitch's, or without the per-card marker).
 pub(crate) fn card_from_whole(
     record: &SecretString,
     cvc: Option<SecretString>,
@@ -902,6 +903,9 @@ pub(crate) fn card_from_whole(
         Ok(whole) => whole,
         Err(_) => return card_from_hyperswitch_record(text, cvc).map(|card| (card, true)),
     };
+    // Without vaultlink's marker the record is an older one, or Hyperswitch's
+    // without a `card_cvc` key: the same keys. Either way not today's layout.
+    let legacy = whole.vaultlink_record.as_deref().is_none_or(str::is_empty);
     card_from_fields(FieldValues {
         number: Some(secret(&whole.card_number)),
         exp_month: Some(SecretString::from(whole.card_exp_month)),
@@ -909,7 +913,7 @@ pub(crate) fn card_from_whole(
         cvc,
         holder_name: whole.card_holder_name.as_deref().map(secret),
     })
-    .map(|card| (card, false))
+    .map(|card| (card, legacy))
 }
 
 /// A single-token record written by Hyperswitch's VGS connector: its card data
@@ -1383,7 +1387,15 @@ mod tests {
                 .to_owned(),
         );
         assert!(!whole_card_is_marked(&unmarked));
-        assert!(card_from_whole(&unmarked, None).is_ok());
+        // It reads, and says it is not today's layout.
+        assert!(card_from_whole(&unmarked, None).expect("reads").1);
+        // Nor is Hyperswitch's, with or without `card_cvc`; the CVC inside reads.
+        let hyperswitch = SecretString::from(
+            r#"{"card_number":"4111111111111111","card_exp_month":"04","card_exp_year":"2030","card_cvc":"123"}"#.to_owned(),
+        );
+        let (card, legacy) = card_from_whole(&hyperswitch, None).expect("reads");
+        assert!(legacy);
+        assert_eq!(card.cvc.as_ref().map(Cvc::expose_secret), Some("123"));
         assert!(!whole_card_is_marked(&SecretString::from(
             "not json".to_owned()
         )));

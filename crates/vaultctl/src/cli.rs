@@ -495,6 +495,10 @@ pub(crate) struct MigrateArgs {
     /// Leave the old records in place (remove them later, e.g. with `vaultctl erase`).
     #[arg(long)]
     pub(crate) keep_old: bool,
+    /// FILE lists every payment method that may share an old single-token record (the
+    /// whole table): with fingerprinting on, such records are then removed too.
+    #[arg(long)]
+    pub(crate) every_holder_listed: bool,
     /// Cards migrated at once.
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -535,28 +539,39 @@ pub(crate) struct ImportArgs {
 }
 
 const MIGRATE_ABOUT: &str = "\
-Re-store cards already in the vault in vaultlink's layout. FILE has one line per payment
-method, as the orchestrator kept it:
+Re-store payment methods already in the vault in vaultlink's layout. FILE has one line
+per payment method, as the orchestrator kept it:
   {\"connector_vault_id\": ID, \"ref\": \"pm_123\", \"expiry\": \"04/2030\"}
-or the ID alone, where ID is what Hyperswitch's VGS connector returned
-({\"SingleVaultId\": \"tok_…\"} for its single-token mode, {\"MultiVauldIds\": {\"Card\": …}}
-for multi-token), VGS Collect's aliases ({\"card_number\": ALIAS, \"card_cvc\": ALIAS}, with
-\"expiry\" on the line: Collect stores number and CVC only), or a vaultlink id. \"ref\" is
-your own key, echoed in the report.
+or the ID itself (with \"ref\" and \"expiry\" beside its keys), where ID is what
+Hyperswitch's VGS connector returned ({\"SingleVaultId\": \"tok_…\"} for its single-token
+mode, {\"MultiVauldIds\": {\"Card\": …}} or {\"MultiVauldIds\": {\"NetworkToken\": …}} for
+multi-token), VGS Collect's aliases ({\"card_number\": ALIAS, \"card_cvc\": ALIAS}, with
+\"expiry\": Collect stores number and CVC only), or a vaultlink id (left as it is). \"ref\"
+is your own key, echoed in the report.
 
-Without --apply (a dry run) every old record is read and checked, nothing is written, and
-the report lines go to stdout. With --apply, per card: the old record is read, the card
-is stored again in vaultlink's layout (one record per field; the CVC volatile, never
-persisted, as Hyperswitch's single-token record did), the new records are read back and
-compared, then the old records are removed: a Hyperswitch single-token record outright
-(with every alias of it), per-field records through delete (records other cards may
-share by value are kept; Hyperswitch's multi-token records are volatile and go within
-the hour anyway); records the new id uses (an equal value is one record) are spared;
-and the new id is read once more. Lines naming the same old id are migrated together.
-Each line's outcome is appended to --report (default FILE.report.jsonl) with the new
-connector_vault_id (compact form, vl1;…) and fingerprint to keep; a run again with
---apply skips the lines the report says are migrated. A Hyperswitch multi-token card
-can only be migrated within the hour it was stored: after that VGS has dropped it.
+Without --apply (a dry run) every old record is read and checked and nothing is
+written to the vault; the report lines go to stdout (or --report). With --apply, per
+payment method: the old record is read; it is stored again in vaultlink's layout (one
+record per field; the CVC and a cryptogram volatile, never persisted, unlike
+Hyperswitch's single-token record); the new records are read back and compared; a
+\"stored\" line with the new id goes to the report; then the old records are removed,
+sparing any the new id reads through (with fingerprinting an equal value is one
+record: a Collect card number, a CVC), and the new id is read once more (\"migrated\").
+Per-field old records go through delete, which keeps records other cards may share by
+value (Hyperswitch's multi-token records are volatile and go within the hour anyway). A
+Hyperswitch single-token record holds the card with its CVC; with fingerprinting on,
+payment methods with the same card data share it, so it is removed (with every alias of
+it) only with --every-holder-listed, when FILE lists every payment method (the whole
+table); otherwise it is kept and the line says why. With fingerprinting off
+(VGS_FINGERPRINTING=off) it is the card's own and always removed. Lines naming the same
+old records are migrated together.
+
+The report (--report, default FILE.report.jsonl) gets one line per input line with the
+new connector_vault_id (compact form, vl1;…) and fingerprint to keep. A second run with
+--apply skips every old id the report says is migrated, and finishes those it says are
+stored, whatever the order or the lines of FILE now. Fields the old record had already
+lost are listed in \"missing\" on the line. A Hyperswitch multi-token card can only be
+migrated within the hour it was stored: after that VGS has dropped it.
 
 Exit code 3 when some lines failed (the report says why, per line).";
 

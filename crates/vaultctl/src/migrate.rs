@@ -1,39 +1,42 @@
 //! `vaultctl migrate`: re-stores cards that Hyperswitch's VGS connector (single- or
-//! multi-token) or VGS Collect left in the vault in vaultlink's layout (one record per
-//! field, the CVC volatile), and removes the old records once the new ones read back.
-//! A dry run by default; resumable; a report line per input line.
+//! multi-token, cards and network tokens) or VGS Collect left in the vault in
+//! vaultlink's layout (one record per field, the CVC and cryptogram volatile), and
+//! removes the old records once the new ones read back. A dry run by default;
+//! resumable from its report, keyed by the old id; a report line per input line.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use vault_core::{
-    Card, CardField, ConnectorVaultId, DeleteRequest, DeleteResponse, EraseRequest, ExpiryMonth,
-    ExpiryYear, ExternalVault, FieldAliases, InsertRequest, PaymentMethodData, RecordAction,
-    ReportExt, RetrieveRequest, Storage, VaultError,
+    CardField, ConnectorVaultId, DeleteRequest, DeleteResponse, EraseRequest, ExpiryMonth,
+    ExpiryYear, ExternalVault, FieldAliases, InsertRequest, MissingReason, PaymentMethodData,
+    RecordAction, ReportExt, RetrieveRequest, RetrieveResponse, Storage, VaultError,
 };
 
 use crate::cli::MigrateArgs;
 use crate::config::Settings;
 use crate::ops::{id_from_value, parse_expiry, scrub_digits};
-use crate::output::{EXIT_PARTIAL, Failure, kind_name, print_json, say, thousands};
+use crate::output::{EXIT_PARTIAL, Failure, kind_name, print_json, thousands};
 
 /// The longest input line read.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// Where a card's old records came from, as far as its id and record tell.
+/// Where a payment method's old records came from, as far as its id and record tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
     /// Hyperswitch's single-token record (the whole card, CVC inside, persistent).
     HyperswitchSingle,
-    /// Hyperswitch's multi-token ids (every field volatile).
+    /// Hyperswitch's multi-token card ids (every field volatile).
     HyperswitchMulti,
+    /// Hyperswitch's network-token ids (every field volatile).
+    HyperswitchNetworkToken,
     /// VGS Collect's aliases (number, and CVC), the expiry from the input line.
     Collect,
     /// Already vaultlink's layout: nothing to do.
@@ -45,27 +48,44 @@ impl Layout {
         match self {
             Layout::HyperswitchSingle => "hyperswitch-single-token",
             Layout::HyperswitchMulti => "hyperswitch-multi-token",
+            Layout::HyperswitchNetworkToken => "hyperswitch-network-token",
             Layout::Collect => "collect",
             Layout::Vaultlink => "vaultlink",
         }
     }
 
-    /// From the id alone; a single id is Hyperswitch's unless its record is
-    /// vaultlink's (told once it is read).
+    /// From the id alone; a single id is Hyperswitch's unless its record turns out
+    /// to be vaultlink's (told once it is read).
     fn of(id: &ConnectorVaultId) -> Layout {
         match id {
             ConnectorVaultId::Single { .. } => Layout::HyperswitchSingle,
             ConnectorVaultId::Multi(fields) => {
+                let all_volatile = fields.values().all(|f| f.storage == Storage::Volatile);
+                let token = fields.keys().any(CardField::is_network_token);
                 let has_expiry = fields.contains_key(&CardField::CardExpMonth)
                     && fields.contains_key(&CardField::CardExpYear);
-                let all_volatile = fields.values().all(|f| f.storage == Storage::Volatile);
-                match (all_volatile, has_expiry) {
-                    (true, _) => Layout::HyperswitchMulti,
-                    (false, false) => Layout::Collect,
-                    (false, true) => Layout::Vaultlink,
+                match (all_volatile, token, has_expiry) {
+                    (true, true, _) => Layout::HyperswitchNetworkToken,
+                    (true, false, _) => Layout::HyperswitchMulti,
+                    (false, true, _) | (false, false, true) => Layout::Vaultlink,
+                    (false, false, false) => Layout::Collect,
                 }
             }
         }
+    }
+}
+
+/// The key lines and reports share for one old payment method: its records, whatever
+/// the form the id was given in (a single id is its record).
+fn key_of(id: &ConnectorVaultId) -> String {
+    match id {
+        ConnectorVaultId::Single { id, .. } => ConnectorVaultId::Single {
+            id: id.clone(),
+            cvc: None,
+            cvc_expires_at: None,
+        }
+        .to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -80,11 +100,43 @@ struct Entry {
     expiry: Option<(ExpiryMonth, ExpiryYear)>,
 }
 
-/// What became of one input line.
-struct Outcome {
-    line: u64,
-    doc: Value,
-    migrated: bool,
+/// What an earlier `--apply` run recorded for an old id.
+#[derive(Default)]
+struct Earlier {
+    /// Old ids fully migrated, with their new id.
+    migrated: HashMap<String, String>,
+    /// Old ids stored again whose old records may not be removed yet, with the new id.
+    stored: HashMap<String, String>,
+}
+
+/// Where report lines go: the report file (`--apply`), else stdout.
+struct Sink {
+    out: Box<dyn Write + Send>,
+    path: Option<PathBuf>,
+}
+
+impl Sink {
+    /// Writes one line and flushes it: a line in the report is a promise kept.
+    fn line(&mut self, doc: &Value) -> Result<(), Failure> {
+        writeln!(self.out, "{doc}")
+            .and_then(|()| self.out.flush())
+            .map_err(|e| match &self.path {
+                Some(path) => write_failure(path, &e),
+                None => Failure::new(format!("cannot write to stdout: {e}")),
+            })
+    }
+}
+
+/// How a run goes: what it may do, and where it writes.
+struct Run {
+    vault: Arc<dyn ExternalVault>,
+    apply: bool,
+    keep_old: bool,
+    /// With fingerprinting on, the old single-token records of cards listed here may
+    /// be shared by payment methods that are not: removed only when the file lists
+    /// every one.
+    remove_shared: bool,
+    sink: Mutex<Sink>,
 }
 
 /// `vaultctl migrate FILE`: returns the exit code (0, or [`EXIT_PARTIAL`] when some
@@ -94,27 +146,61 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
         .report
         .clone()
         .unwrap_or_else(|| with_suffix(&args.file, ".report.jsonl"));
-    let done = if args.apply {
-        migrated_lines(&report_path)?
-    } else {
-        HashSet::new()
+    let earlier = match args.apply {
+        true => read_report(&report_path)?,
+        false => Earlier::default(),
     };
-    let (entries, mut outcomes, skipped) = read_entries(&args.file, &done)?;
+    let (entries, bad) = read_entries(&args.file)?;
     let settings = Settings::load(&args.vault)?;
     let vault: Arc<dyn ExternalVault> = Arc::new(settings.vault().await?);
     vault
         .warm_up()
         .await
         .map_err(|report| Failure::vault("the vault cannot be reached", &report))?;
-
-    let mut report = match args.apply {
-        true => Some(open_report(&report_path)?),
-        false => None,
+    let sink = match (args.apply, &args.report) {
+        (true, _) => Sink {
+            out: Box::new(open_report(&report_path)?),
+            path: Some(report_path.clone()),
+        },
+        (false, Some(path)) => Sink {
+            out: Box::new(open_report(path)?),
+            path: Some(path.clone()),
+        },
+        (false, None) => Sink {
+            out: Box::new(io::stdout()),
+            path: None,
+        },
     };
-    let total = entries.len() as u64 + outcomes.len() as u64;
+    let run = Arc::new(Run {
+        vault,
+        apply: args.apply,
+        keep_old: args.keep_old,
+        remove_shared: args.every_holder_listed || !settings.fingerprinting.is_on(),
+        sink: Mutex::new(sink),
+    });
+
+    // Lines naming the same old records are one group: migrated together, and the
+    // old records go only after the last of them. In the file's order.
+    let mut groups: Vec<Vec<Entry>> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    let mut resumed = 0u64;
+    for entry in entries {
+        let key = key_of(&entry.id);
+        if earlier.migrated.contains_key(&key) {
+            resumed += 1;
+            continue;
+        }
+        let next = groups.len();
+        let index = *group_of.entry(key).or_insert(next);
+        if index == next {
+            groups.push(Vec::new());
+        }
+        groups[index].push(entry);
+    }
+    let total = groups.iter().map(Vec::len).sum::<usize>() as u64 + bad.len() as u64;
     let progress = Progress::new(total, args.json);
     progress.note(&format!(
-        "{} {} card(s) of {} into {}{}",
+        "{} {} payment method(s) of {} in {}{}",
         if args.apply {
             "migrating"
         } else {
@@ -123,58 +209,32 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
         thousands(total),
         args.file.display(),
         settings.describe(),
-        if skipped > 0 {
+        if resumed > 0 {
             format!(
                 "; resuming: {} line(s) already migrated",
-                thousands(skipped)
+                thousands(resumed)
             )
         } else {
             String::new()
         }
     ));
-    // Lines naming the same old id are one group: migrated together, and the old
-    // records go only after the last of them (they are shared).
-    let mut groups: Vec<Vec<Entry>> = Vec::new();
-    let mut group_of: HashMap<String, usize> = HashMap::new();
-    for entry in entries {
-        let next = groups.len();
-        let index = *group_of.entry(entry.id.to_string()).or_insert(next);
-        if index == next {
-            groups.push(Vec::new());
-        }
-        groups[index].push(entry);
-    }
     let started = Instant::now();
-    let keep_old = args.keep_old;
-    let apply = args.apply;
-    // In the file's order (of each old id's first line), a few at once.
+    let mut tally = Tally::default();
+    for doc in &bad {
+        lock(&run.sink).line(doc)?;
+        tally.count(doc, &progress);
+    }
+    let stored = Arc::new(earlier.stored);
     let mut results = futures_util::stream::iter(groups)
         .map(|group| {
-            let vault = Arc::clone(&vault);
-            async move { migrate_group(vault.as_ref(), group, apply, keep_old).await }
+            let run = Arc::clone(&run);
+            let stored = Arc::clone(&stored);
+            async move { migrate_group(&run, group, &stored).await }
         })
-        .buffered(args.concurrency as usize);
-    let mut tally = Tally::default();
-    let mut write = |outcome: &Outcome, tally: &mut Tally| -> Result<(), Failure> {
-        tally.count(outcome);
-        if let Some(out) = report.as_mut() {
-            writeln!(out, "{}", outcome.doc)
-                .and_then(|()| out.flush())
-                .map_err(|e| write_failure(&report_path, &e))?;
-        } else if !args.json {
-            say!("{}", outcome.doc);
-        }
-        if let Some(error) = outcome.doc.get("error").and_then(Value::as_str) {
-            progress.note(&format!("line {}: {error}", outcome.line));
-        }
-        Ok(())
-    };
-    for outcome in outcomes.drain(..) {
-        write(&outcome, &mut tally)?;
-    }
-    while let Some(group) = results.next().await {
-        for outcome in group {
-            write(&outcome, &mut tally)?;
+        .buffer_unordered(args.concurrency as usize);
+    while let Some(docs) = results.next().await {
+        for doc in docs? {
+            tally.count(&doc, &progress);
         }
         progress.update(&tally, started);
     }
@@ -184,11 +244,12 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
         "dry_run": !args.apply,
         "migrated": tally.migrated,
         "would_migrate": tally.would,
+        "migrated_without_lost_fields": tally.lost,
         "already_vaultlink": tally.current,
         "failed": tally.failed,
         "failed_lines": tally.failed_lines,
-        "resumed_past": skipped,
-        "report": args.apply.then(|| report_path.display().to_string()),
+        "resumed_past": resumed,
+        "report": run.apply.then(|| report_path.display().to_string()),
         "elapsed_ms": started.elapsed().as_millis() as u64,
     });
     if args.json {
@@ -214,6 +275,12 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
             let lines: Vec<String> = tally.failed_lines.iter().map(u64::to_string).collect();
             line.push_str(&format!(" (lines {})", lines.join(", ")));
         }
+        if tally.lost > 0 {
+            line.push_str(&format!(
+                "; {} came without a field the old record had already lost (\"missing\" in their lines)",
+                thousands(tally.lost)
+            ));
+        }
         if args.apply {
             line.push_str(&format!("; report: {}", report_path.display()));
         } else {
@@ -224,189 +291,366 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
     Ok(if tally.failed > 0 { EXIT_PARTIAL } else { 0 })
 }
 
-/// Migrates one old id (every line naming it); one outcome per line.
+fn lock(sink: &Mutex<Sink>) -> std::sync::MutexGuard<'_, Sink> {
+    sink.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Migrates one old payment method (every line naming it) and writes each line's
+/// outcome as soon as it is known; returns what it wrote.
 async fn migrate_group(
-    vault: &dyn ExternalVault,
+    run: &Run,
     group: Vec<Entry>,
-    apply: bool,
-    keep_old: bool,
-) -> Vec<Outcome> {
-    let first = &group[0];
-    let layout = Layout::of(&first.id);
-    let fail = |group: &[Entry], kind: Option<VaultError>, error: String| {
-        group
+    stored: &HashMap<String, String>,
+) -> Result<Vec<Value>, Failure> {
+    let layout = Layout::of(&group[0].id);
+    let outcome = migrate_one(run, &group, layout, stored).await;
+    let docs: Vec<Value> = match outcome {
+        Ok(done) => group.iter().map(|entry| done.line(entry, layout)).collect(),
+        Err(failed) => group
             .iter()
-            .map(|entry| outcome(entry, "failed", layout, kind, Some(&error), None))
-            .collect::<Vec<_>>()
+            .map(|entry| failed.line(entry, layout))
+            .collect(),
     };
-    // 1. The old card, read in whichever layout it has.
+    let mut sink = lock(&run.sink);
+    for doc in &docs {
+        sink.line(doc)?;
+    }
+    Ok(docs)
+}
+
+/// How one old payment method ended.
+enum Done {
+    /// Read and checked (dry run).
+    Would { cvc: &'static str, missing: Value },
+    /// Already vaultlink's layout.
+    Current,
+    /// Stored again; old records not removed yet (written to the report before the
+    /// removal, so that a run cut short keeps the new id).
+    Stored { new_id: String },
+    /// Stored again, read back, old records handled.
+    Migrated {
+        new_id: String,
+        fingerprint: String,
+        old_records: Value,
+        cvc: &'static str,
+        missing: Value,
+    },
+}
+
+impl Done {
+    fn line(&self, entry: &Entry, layout: Layout) -> Value {
+        let mut doc = base_line(entry, layout);
+        match self {
+            Done::Would { cvc, missing } => {
+                doc["status"] = json!("would_migrate");
+                doc["cvc"] = json!(cvc);
+                if !missing.is_null() {
+                    doc["missing"] = missing.clone();
+                }
+            }
+            Done::Current => {
+                doc["status"] = json!("already_vaultlink");
+                doc["layout"] = json!(Layout::Vaultlink.name());
+            }
+            Done::Stored { new_id } => {
+                doc["status"] = json!("stored");
+                doc["connector_vault_id"] = json!(new_id);
+            }
+            Done::Migrated {
+                new_id,
+                fingerprint,
+                old_records,
+                cvc,
+                missing,
+            } => {
+                doc["status"] = json!("migrated");
+                doc["connector_vault_id"] = json!(new_id);
+                doc["fingerprint"] = json!(fingerprint);
+                doc["old_records"] = old_records.clone();
+                doc["cvc"] = json!(cvc);
+                if !missing.is_null() {
+                    doc["missing"] = missing.clone();
+                }
+            }
+        }
+        doc
+    }
+}
+
+/// Why one old payment method could not be migrated.
+struct Failed {
+    kind: Option<VaultError>,
+    error: String,
+}
+
+impl Failed {
+    fn new(kind: Option<VaultError>, error: impl Into<String>) -> Self {
+        Failed {
+            kind,
+            error: error.into(),
+        }
+    }
+
+    fn line(&self, entry: &Entry, layout: Layout) -> Value {
+        let mut doc = base_line(entry, layout);
+        doc["status"] = json!("failed");
+        doc["error"] = json!(scrub_digits(&self.error));
+        if let Some(kind) = self.kind {
+            doc["kind"] = json!(kind_name(kind));
+        }
+        doc
+    }
+}
+
+fn base_line(entry: &Entry, layout: Layout) -> Value {
+    let mut doc = json!({
+        "line": entry.line,
+        "layout": layout.name(),
+        "old": entry.given,
+        "old_id": key_of(&entry.id),
+    });
+    if !entry.reference.is_null() {
+        doc["ref"] = entry.reference.clone();
+    }
+    doc
+}
+
+async fn migrate_one(
+    run: &Run,
+    group: &[Entry],
+    layout: Layout,
+    stored: &HashMap<String, String>,
+) -> Result<Done, Failed> {
+    let vault = run.vault.as_ref();
+    let first = &group[0];
+    let mut expiries = group.iter().filter_map(|e| e.expiry);
+    let expiry = expiries.next();
+    if expiries.any(|other| Some(other) != expiry) {
+        return Err(Failed::new(
+            None,
+            "the lines naming this id give different expiries: correct them to the card's",
+        ));
+    }
+    // 1. The old payment method, read in whichever layout it has; a run cut short
+    //    after storing it again goes on from its new id.
+    let earlier = stored.get(&key_of(&first.id));
     let mut request = RetrieveRequest::new(first.id.clone());
-    if let Some((month, year)) = group.iter().find_map(|e| e.expiry) {
+    if let Some((month, year)) = expiry {
         request = request.with_expiry(month, year);
     }
-    let old = match vault.retrieve(request).await {
-        Ok(old) => old,
-        Err(report) => {
-            return fail(
-                &group,
+    let old = match (vault.retrieve(request).await, earlier) {
+        (Ok(old), _) => Some(old),
+        // Its old records went before the run was cut short: the new id holds it.
+        (Err(report), Some(_)) if report.kind() == VaultError::AliasNotFound => None,
+        (Err(report), _) => {
+            return Err(Failed::new(
                 Some(report.kind()),
                 format!("reading the old record failed: {}", report.summary()),
-            );
+            ));
         }
     };
-    let legacy = old.legacy_record;
-    let card = match old.payment_method {
-        PaymentMethodData::Card(card) => card,
-        PaymentMethodData::CardFields(_) if layout == Layout::Collect => {
-            return fail(
-                &group,
-                None,
-                "the id has no expiry (VGS Collect stores number and CVC only): add \"expiry\": \"MM/YYYY\" to the line".to_owned(),
-            );
-        }
-        other => {
-            return fail(
-                &group,
-                None,
-                format!(
-                    "the old record holds {}, not a card: nothing to migrate",
-                    other.kind()
-                ),
-            );
-        }
-    };
-    // A single id's record tells whose it is.
+    let legacy = old.as_ref().is_some_and(|old| old.legacy_record);
     let current = match layout {
-        Layout::HyperswitchSingle => !legacy,
+        Layout::HyperswitchSingle => old.is_some() && !legacy,
         other => other == Layout::Vaultlink,
     };
     if current {
-        return group
-            .iter()
-            .map(|entry| {
-                outcome(
-                    entry,
-                    "already_vaultlink",
-                    Layout::Vaultlink,
-                    None,
-                    None,
-                    None,
+        return Ok(Done::Current);
+    }
+    let (payment_method, missing) = match old {
+        Some(old) => {
+            let missing = missing_json(&old);
+            (Some(payment_method_to_store(old, layout)?), missing)
+        }
+        None => (None, Value::Null),
+    };
+    let cvc = payment_method.as_ref().map_or("as stored before", cvc_note);
+    if !run.apply {
+        return Ok(Done::Would { cvc, missing });
+    }
+    // 2. Stored again in vaultlink's layout (or found stored by the run cut short),
+    //    and read back.
+    let (new_id, fingerprint) = match earlier {
+        Some(text) => {
+            let id: ConnectorVaultId = text.parse().map_err(|e| {
+                Failed::new(None, format!("the report's new id for it cannot be read ({e}); remove its \"stored\" line to migrate it again"))
+            })?;
+            let fingerprint = id.fingerprint().0;
+            (id, fingerprint)
+        }
+        None => {
+            let Some(payment_method) = &payment_method else {
+                return Err(Failed::new(None, "nothing to store"));
+            };
+            let request = InsertRequest::new(payment_method.clone());
+            let stored = vault.insert(request).await.map_err(|report| {
+                Failed::new(
+                    Some(report.kind()),
+                    format!(
+                        "storing it again failed (the old record is untouched): {}",
+                        report.summary()
+                    ),
                 )
-            })
-            .collect();
-    }
-    if !apply {
-        let cvc = cvc_note(&card);
-        return group
-            .iter()
-            .map(|entry| {
-                let mut doc = outcome(entry, "would_migrate", layout, None, None, None);
-                doc.doc["cvc"] = Value::from(cvc);
-                doc
-            })
-            .collect();
-    }
-    // 2. Stored again in vaultlink's layout, and read back.
-    let stored = match vault.insert(InsertRequest::card(card.clone())).await {
-        Ok(stored) => stored,
-        Err(report) => {
-            return fail(
-                &group,
-                Some(report.kind()),
-                format!(
-                    "storing the card again failed (the old record is untouched): {}",
-                    report.summary()
-                ),
-            );
+            })?;
+            (stored.connector_vault_id, stored.fingerprint.0)
         }
     };
-    let new_id = stored.connector_vault_id;
-    if let Err(error) = reads_back(vault, &new_id, &card).await {
-        return fail(
-            &group,
+    if let Err(error) = reads_back(vault, &new_id, payment_method.as_ref()).await {
+        // Best effort: nothing keeps the new records, so take them back (with
+        // fingerprinting on, delete keeps what other cards may share).
+        let undone = vault
+            .delete(DeleteRequest::new(new_id.clone()))
+            .await
+            .is_ok();
+        return Err(Failed::new(
             None,
             format!(
-                "the new records do not read back ({error}); the old record is untouched, the new id was {new_id}"
+                "the new records do not read back ({error}); the old record is untouched{}",
+                if undone {
+                    ", and the new records were deleted"
+                } else {
+                    ""
+                }
             ),
-        );
+        ));
+    }
+    let new_text = new_id.to_string();
+    // The new id is on record before anything old goes: a run cut short from here
+    // on loses nothing, and the next one goes on from it.
+    if earlier.is_none() {
+        let note = Done::Stored {
+            new_id: new_text.clone(),
+        };
+        let mut sink = lock(&run.sink);
+        for entry in group {
+            sink.line(&note.line(entry, layout))
+                .map_err(|f| Failed::new(None, f.message))?;
+        }
     }
     // 3. The old records, except any the new id reads through (with fingerprinting an
     //    equal value is one record: a Collect card number, a CVC).
-    let removal = match keep_old {
-        true => Ok(json!("kept (--keep-old)")),
-        false => remove_old(vault, &first.id, &new_id).await,
-    };
-    let removal = match removal {
-        Ok(removal) => removal,
-        Err(error) => {
-            return fail(
-                &group,
-                None,
-                format!("{error}; the card is migrated to {new_id}: keep that id"),
-            );
-        }
+    let old_records = match run.keep_old {
+        true => json!("kept (--keep-old)"),
+        false => remove_old(run, &first.id, &new_id)
+            .await
+            .map_err(|error| {
+                Failed::new(
+                    None,
+                    format!("{error}; the card is stored again as {new_text}: keep that id, and run again to remove the old records"),
+                )
+            })?,
     };
     // 4. Still reads: removing the old records took nothing the new id needs.
-    if let Err(error) = reads_back(vault, &new_id, &card).await {
-        return fail(
-            &group,
+    if let Err(error) = reads_back(vault, &new_id, payment_method.as_ref()).await {
+        return Err(Failed::new(
             None,
             format!(
-                "after removing the old records the new id no longer reads ({error}); this is a bug: report it with the new id {new_id}"
+                "after removing the old records the new id {new_text} no longer reads ({error}): report this as a bug"
             ),
-        );
+        ));
     }
-    group
+    Ok(Done::Migrated {
+        new_id: new_text,
+        fingerprint,
+        old_records,
+        cvc,
+        missing,
+    })
+}
+
+/// What to store for an old payment method: a card, or a network token.
+fn payment_method_to_store(
+    old: RetrieveResponse,
+    layout: Layout,
+) -> Result<PaymentMethodData, Failed> {
+    match old.payment_method {
+        card @ PaymentMethodData::Card(_) => Ok(card),
+        token @ PaymentMethodData::NetworkToken(_) => Ok(token),
+        PaymentMethodData::CardFields(_) if layout == Layout::Collect => Err(Failed::new(
+            None,
+            "the id has no expiry (VGS Collect stores number and CVC only): add \"expiry\": \"MM/YYYY\" to the line",
+        )),
+        other => Err(Failed::new(
+            None,
+            format!(
+                "the old records hold {}, not a whole card or network token: nothing to migrate",
+                other.kind()
+            ),
+        )),
+    }
+}
+
+/// The fields the old record had already lost (not expired): said in the line.
+fn missing_json(old: &RetrieveResponse) -> Value {
+    let lost: Vec<Value> = old
+        .missing
         .iter()
-        .map(|entry| {
-            let mut done = outcome(entry, "migrated", layout, None, None, Some(&new_id));
-            done.doc["fingerprint"] = Value::from(stored.fingerprint.0.as_str());
-            done.doc["old_records"] = removal.clone();
-            done.doc["cvc"] = Value::from(cvc_note(&card));
-            done.migrated = true;
-            done
-        })
-        .collect()
-}
-
-fn cvc_note(card: &Card) -> &'static str {
-    match card.cvc {
-        Some(_) => "stored volatile (expires within the hour)",
-        None => "none",
+        .filter(|m| m.reason != MissingReason::Expired)
+        .map(|m| json!({"field": m.field.as_str(), "reason": m.reason.explain()}))
+        .collect();
+    if lost.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(lost)
     }
 }
 
-/// Retrieves `id` and checks it is `card`.
+fn cvc_note(payment_method: &PaymentMethodData) -> &'static str {
+    match payment_method {
+        PaymentMethodData::Card(card) if card.cvc.is_some() => {
+            "stored volatile (expires within the hour)"
+        }
+        PaymentMethodData::NetworkToken(token) if token.cryptogram.is_some() => {
+            "cryptogram stored volatile (expires within the hour)"
+        }
+        _ => "none",
+    }
+}
+
+/// Retrieves `id` and checks it holds `expected` (when known).
 async fn reads_back(
     vault: &dyn ExternalVault,
     id: &ConnectorVaultId,
-    card: &Card,
+    expected: Option<&PaymentMethodData>,
 ) -> Result<(), String> {
     let back = vault
         .retrieve(RetrieveRequest::new(id.clone()))
         .await
         .map_err(|report| report.summary())?;
-    match back.card() {
-        Some(read) if read == card => Ok(()),
-        Some(_) => Err("a different card came back".to_owned()),
-        None => Err(format!(
-            "{} came back, not a card",
-            back.payment_method.kind()
-        )),
+    match (&back.payment_method, expected) {
+        (PaymentMethodData::Card(_) | PaymentMethodData::NetworkToken(_), None) => Ok(()),
+        (read, Some(expected)) if read == expected => Ok(()),
+        (PaymentMethodData::Card(_) | PaymentMethodData::NetworkToken(_), Some(_)) => {
+            Err("a different payment method came back".to_owned())
+        }
+        (other, _) => Err(format!("{} came back", other.kind())),
     }
 }
 
 /// Removes the old records `old` leads to, sparing any alias `new` uses. A
 /// Hyperswitch single-token record is removed outright (erase: every alias of it;
-/// it holds a persisted CVC, and every payment method sharing it is in this group);
+/// it holds a persisted CVC) when no payment method outside the file can share it;
 /// per-field records go through delete, which keeps what other cards may share.
 async fn remove_old(
-    vault: &dyn ExternalVault,
+    run: &Run,
     old: &ConnectorVaultId,
     new: &ConnectorVaultId,
 ) -> Result<Value, String> {
+    let vault = run.vault.as_ref();
     let used: HashSet<&str> = new.aliases().into_iter().map(|a| a.as_str()).collect();
+    let shared = old
+        .aliases()
+        .iter()
+        .filter(|a| used.contains(a.as_str()))
+        .count();
     let response = match old {
+        ConnectorVaultId::Single { .. } if !run.remove_shared => {
+            return Ok(json!({
+                "removed": 0, "kept": 1, "already_gone": 0, "shared_with_new": shared,
+                "why_kept": "with fingerprinting on, payment methods with the same card data share this record, and some may not be in this file: pass --every-holder-listed when it lists them all (the whole table), or remove it later with `vaultctl erase`",
+            }));
+        }
         ConnectorVaultId::Single { id, .. } => {
             let record = ConnectorVaultId::Single {
                 id: id.clone(),
@@ -425,7 +669,7 @@ async fn remove_old(
                 .collect();
             if spare.is_empty() {
                 return Ok(
-                    json!({"removed": 0, "kept": 0, "already_gone": 0, "shared_with_new": fields.len()}),
+                    json!({"removed": 0, "kept": 0, "already_gone": 0, "shared_with_new": shared}),
                 );
             }
             vault
@@ -442,11 +686,6 @@ async fn remove_old(
             .filter(|r| wanted(&r.action))
             .count()
     };
-    let shared = old
-        .aliases()
-        .iter()
-        .filter(|a| used.contains(a.as_str()))
-        .count();
     Ok(json!({
         "removed": count(|a| *a == RecordAction::Removed),
         "kept": count(|a| matches!(a, RecordAction::Kept(_))),
@@ -455,46 +694,8 @@ async fn remove_old(
     }))
 }
 
-fn outcome(
-    entry: &Entry,
-    status: &str,
-    layout: Layout,
-    kind: Option<VaultError>,
-    error: Option<&str>,
-    new_id: Option<&ConnectorVaultId>,
-) -> Outcome {
-    let mut doc = json!({
-        "line": entry.line,
-        "status": status,
-        "layout": layout.name(),
-        "old": entry.given,
-    });
-    if !entry.reference.is_null() {
-        doc["ref"] = entry.reference.clone();
-    }
-    if let Some(id) = new_id {
-        doc["connector_vault_id"] = Value::from(id.to_string());
-    }
-    if let Some(error) = error {
-        doc["error"] = Value::from(error);
-    }
-    if let Some(kind) = kind {
-        doc["kind"] = Value::from(kind_name(kind));
-    }
-    Outcome {
-        line: entry.line,
-        doc,
-        migrated: false,
-    }
-}
-
-/// Reads every line; lines already migrated (in `done`) are skipped, bad lines become
-/// failed outcomes straight away. Returns the entries, those outcomes and the count
-/// skipped.
-fn read_entries(
-    path: &Path,
-    done: &HashSet<u64>,
-) -> Result<(Vec<Entry>, Vec<Outcome>, u64), Failure> {
+/// Reads every line; bad lines become failed report lines straight away.
+fn read_entries(path: &Path) -> Result<(Vec<Entry>, Vec<Value>), Failure> {
     let file = File::open(path).map_err(|e| {
         Failure::new(format!(
             "cannot read {}: {e}. Fix: check the path",
@@ -504,7 +705,6 @@ fn read_entries(
     let mut reader = BufReader::new(file);
     let mut entries = Vec::new();
     let mut bad = Vec::new();
-    let mut skipped = 0;
     let mut buf = Vec::new();
     let mut line = 0u64;
     loop {
@@ -523,57 +723,46 @@ fn read_entries(
         }
         line += 1;
         if buf.len() > MAX_LINE_BYTES && !buf.ends_with(b"\n") {
-            // Skip the rest of the over-long line.
-            let mut rest = Vec::new();
-            let _ = reader.read_until(b'\n', &mut rest);
+            // The rest of the over-long line, skipped unread.
+            let _ = reader.skip_until(b'\n');
             bad.push(bad_line(
                 line,
-                format!("longer than {MAX_LINE_BYTES} bytes"),
+                &format!("longer than {MAX_LINE_BYTES} bytes"),
             ));
             continue;
         }
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim();
-        if text.is_empty() || done.contains(&line) {
-            skipped += u64::from(!text.is_empty());
+        if text.is_empty() {
             continue;
         }
         match entry_of(line, text) {
             Ok(entry) => entries.push(entry),
-            Err(why) => bad.push(bad_line(line, why)),
+            Err(why) => bad.push(bad_line(line, &why)),
         }
     }
-    Ok((entries, bad, skipped))
+    Ok((entries, bad))
 }
 
-fn bad_line(line: u64, why: String) -> Outcome {
-    Outcome {
-        line,
-        doc: json!({"line": line, "status": "failed", "error": why}),
-        migrated: false,
-    }
+fn bad_line(line: u64, why: &str) -> Value {
+    json!({"line": line, "status": "failed", "error": scrub_digits(why)})
 }
 
 /// One input line: `{"connector_vault_id": ID, "ref": …, "expiry": "MM/YYYY"}`, or
-/// the id alone. ID: Hyperswitch's (`{"SingleVaultId": …}`, `{"MultiVauldIds": …}`),
-/// a compact id string, or vaultlink's JSON; VGS Collect's aliases as
-/// `{"card_number": ALIAS, "card_cvc": ALIAS}`.
+/// the id itself with `ref` and `expiry` beside its keys. ID: Hyperswitch's
+/// (`{"SingleVaultId": …}`, `{"MultiVauldIds": …}`), a compact id string,
+/// vaultlink's JSON, or VGS Collect's aliases `{"card_number": ALIAS, "card_cvc": ALIAS}`.
 fn entry_of(line: u64, text: &str) -> Result<Entry, String> {
     let mut doc: Value =
         serde_json::from_str(text).map_err(|e| scrub_digits(&format!("not JSON: {e}")))?;
-    let (given, reference, expiry) = match doc.get_mut("connector_vault_id") {
-        Some(id) => {
-            let id = id.take();
-            let reference = doc.get_mut("ref").map(Value::take).unwrap_or(Value::Null);
-            let expiry = match doc.get("expiry") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(text)) => Some(parse_expiry(text).map_err(|f| f.message)?),
-                Some(_) => return Err("`expiry` must be a string, MM/YYYY".to_owned()),
-            };
-            (id, reference, expiry)
-        }
-        None => (doc, Value::Null, None),
+    let mut take = |key: &str| doc.as_object_mut().and_then(|o| o.remove(key));
+    let reference = take("ref").unwrap_or(Value::Null);
+    let expiry = match take("expiry") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(parse_expiry(&text).map_err(|f| f.message)?),
+        Some(_) => return Err("`expiry` must be a string, MM/YYYY".to_owned()),
     };
+    let given = take("connector_vault_id").unwrap_or(doc);
     let id = id_from_value(given.clone(), &format!("line {line}")).map_err(|e| scrub_digits(&e))?;
     Ok(Entry {
         line,
@@ -584,11 +773,11 @@ fn entry_of(line: u64, text: &str) -> Result<Entry, String> {
     })
 }
 
-/// The lines an earlier `--apply` run migrated, from its report.
-fn migrated_lines(report: &Path) -> Result<HashSet<u64>, Failure> {
+/// What earlier `--apply` runs recorded, from their report.
+fn read_report(report: &Path) -> Result<Earlier, Failure> {
     let file = match File::open(report) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Earlier::default()),
         Err(e) => {
             return Err(Failure::new(format!(
                 "cannot read the report {}: {e}. Fix: check the path, or pass another --report",
@@ -596,7 +785,7 @@ fn migrated_lines(report: &Path) -> Result<HashSet<u64>, Failure> {
             )));
         }
     };
-    let mut done = HashSet::new();
+    let mut earlier = Earlier::default();
     for (number, text) in BufReader::new(file).lines().enumerate() {
         let text = text.map_err(|e| {
             Failure::new(format!("cannot read the report {}: {e}", report.display()))
@@ -611,27 +800,35 @@ fn migrated_lines(report: &Path) -> Result<HashSet<u64>, Failure> {
                 number + 1
             ))
         })?;
-        if doc["status"] == "migrated" {
-            if let Some(line) = doc["line"].as_u64() {
-                done.insert(line);
+        let (Some(old), Some(new)) = (doc["old_id"].as_str(), doc["connector_vault_id"].as_str())
+        else {
+            continue;
+        };
+        match doc["status"].as_str() {
+            Some("migrated") => {
+                earlier.stored.remove(old);
+                earlier.migrated.insert(old.to_owned(), new.to_owned());
             }
+            Some("stored") if !earlier.migrated.contains_key(old) => {
+                earlier.stored.insert(old.to_owned(), new.to_owned());
+            }
+            _ => {}
         }
     }
-    Ok(done)
+    Ok(earlier)
 }
 
-fn open_report(path: &Path) -> Result<BufWriter<File>, Failure> {
+fn open_report(path: &Path) -> Result<File, Failure> {
     OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map(BufWriter::new)
         .map_err(|e| write_failure(path, &e))
 }
 
 fn write_failure(path: &Path, e: &io::Error) -> Failure {
     Failure::new(format!(
-        "cannot write the report {}: {e}. Fix: check the directory exists and is writable, then run again (lines already migrated are skipped)",
+        "cannot write the report {}: {e}. Fix: check the directory exists and is writable, then run again (what the report holds is not done twice)",
         path.display()
     ))
 }
@@ -642,26 +839,35 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The counters of a run.
+/// The counters of a run, from the lines written.
 #[derive(Default)]
 struct Tally {
     migrated: u64,
     would: u64,
+    lost: u64,
     current: u64,
     failed: u64,
     failed_lines: Vec<u64>,
 }
 
 impl Tally {
-    fn count(&mut self, outcome: &Outcome) {
-        match outcome.doc["status"].as_str() {
-            _ if outcome.migrated => self.migrated += 1,
+    fn count(&mut self, doc: &Value, progress: &Progress) {
+        if !doc["missing"].is_null() {
+            self.lost += 1;
+        }
+        match doc["status"].as_str() {
+            Some("migrated") => self.migrated += 1,
             Some("would_migrate") => self.would += 1,
             Some("already_vaultlink") => self.current += 1,
+            Some("stored") => {}
             _ => {
                 self.failed += 1;
+                let line = doc["line"].as_u64().unwrap_or_default();
                 if self.failed_lines.len() < 1_000 {
-                    self.failed_lines.push(outcome.line);
+                    self.failed_lines.push(line);
+                }
+                if let Some(error) = doc["error"].as_str() {
+                    progress.note(&format!("line {line}: {error}"));
                 }
             }
         }
@@ -707,8 +913,8 @@ impl Progress {
 
     fn update(&self, tally: &Tally, started: Instant) {
         let message = format!(
-            "{} migrated, {} failed ({:.0?})",
-            thousands(tally.migrated + tally.would),
+            "{} done, {} failed ({:.0?})",
+            thousands(tally.migrated + tally.would + tally.current),
             thousands(tally.failed),
             started.elapsed()
         );
@@ -719,10 +925,7 @@ impl Progress {
             }
             None if !self.quiet && self.last.get().elapsed() >= Duration::from_secs(2) => {
                 self.last.set(Instant::now());
-                eprintln!(
-                    "migrate: {} lines done: {message}",
-                    thousands(tally.handled())
-                );
+                eprintln!("migrate: {} lines: {message}", thousands(tally.handled()));
             }
             None => {}
         }
@@ -732,5 +935,40 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_takes_its_ref_and_expiry_beside_the_id_in_either_form() {
+        let wrapped = entry_of(
+            1,
+            r#"{"connector_vault_id": {"card_number": "4111119970481111"}, "ref": "pm_1", "expiry": "04/2030"}"#,
+        )
+        .expect("wrapped");
+        let bare = entry_of(
+            2,
+            r#"{"card_number": "4111119970481111", "ref": "pm_1", "expiry": "04/2030"}"#,
+        )
+        .expect("bare");
+        assert_eq!(wrapped.id, bare.id);
+        assert_eq!(wrapped.reference, bare.reference);
+        assert_eq!(wrapped.expiry, bare.expiry);
+        assert!(bare.expiry.is_some());
+        assert_eq!(Layout::of(&bare.id), Layout::Collect);
+        let err = entry_of(3, r#"{"card_number": "4111119970481111", "card_cvc": 123}"#)
+            .err()
+            .expect("a CVC alias is a string");
+        assert!(err.contains("card_cvc"), "{err}");
+    }
+
+    #[test]
+    fn a_single_id_is_keyed_by_its_record_whatever_its_form() {
+        let bare: ConnectorVaultId = "vl1;s;tok_sandbox_abc".parse().unwrap();
+        let with_cvc: ConnectorVaultId = "vl1;s;tok_sandbox_abc;c=tok_sandbox_cvc".parse().unwrap();
+        assert_eq!(key_of(&bare), key_of(&with_cvc));
     }
 }

@@ -110,7 +110,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let ca_file = proxy_lines(&mock, &args)?;
     if let (Some(path), Some(count)) = (&args.seed_hyperswitch, seeded) {
         say!(
-            "seeded:            {count} test cards as Hyperswitch (single-/multi-token) and VGS Collect stored them; ids in {} (vaultctl migrate {})",
+            "seeded:            {count} test payment methods as Hyperswitch (single-/multi-token cards, a network token) and VGS Collect stored them; ids in {} (vaultctl migrate {})",
             path.display(),
             path.display()
         );
@@ -211,14 +211,16 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// The public test cards `--seed-hyperswitch` lays out, in every layout.
+/// (CVCs that appear nowhere else, so that tests can look for them in output.)
 const SEED_CARDS: [(&str, &str, &str, Option<&str>); 4] = [
-    ("4111111111111111", "04", "2030", Some("123")),
-    ("5555555555554444", "11", "2029", Some("456")),
-    ("378282246310005", "01", "2031", Some("7890")),
+    ("4111111111111111", "04", "2030", Some("5291")),
+    ("5555555555554444", "11", "2029", Some("6408")),
+    ("378282246310005", "01", "2031", Some("7735")),
     ("6011111111111117", "07", "2028", None),
 ];
 
-/// Stores the seed cards in `vault` in each legacy layout and writes their ids to
+/// Stores the seed cards in `vault` in each legacy layout (and a network token) and
+/// writes their ids to
 /// `path` as `vaultctl migrate` reads them; returns how many were stored.
 fn seed_legacy(
     state: &vgs_mock::MockState,
@@ -257,6 +259,28 @@ fn seed_legacy(
             lines.push('\n');
         }
     }
+    // And a network token, as Hyperswitch's connector stores NetworkTokenData.
+    let token = vgs_mock::LegacyNetworkToken {
+        token: "4895370012003478".to_owned(),
+        exp_month: "12".to_owned(),
+        exp_year: "2031".to_owned(),
+        cryptogram: Some("AgAAAAAABk4DWZ4C28yUQAAAAAA=".to_owned()),
+    };
+    let stored = state
+        .store_legacy_network_token(vault, &token)
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "the mock could not store a seed network token in {vault}. Fix: report this"
+            ))
+        })?;
+    count += 1;
+    let line = serde_json::json!({
+        "ref": format!("seed-{count}"),
+        "connector_vault_id": vgs_mock::legacy_id_json(&stored),
+    });
+    lines.push_str(&line.to_string());
+    lines.push('\n');
     std::fs::write(path, lines).map_err(|e| {
         Failure::new(format!("cannot write --seed-hyperswitch {}: {e}. Fix: check the directory exists and is writable", path.display()))
     })?;

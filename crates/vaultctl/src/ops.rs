@@ -794,7 +794,8 @@ pub(crate) fn parse_id_json(input: &[u8], source: &str) -> Result<ConnectorVault
     }
     let mut doc: Value = serde_json::from_slice(input)
         .map_err(|e| Failure::new(format!("{source} is not JSON: {e}. {fix}")))?;
-    id_from_value(doc.take(), source).map_err(|e| Failure::new(format!("{e}. {fix}")))
+    id_from_value(doc.take(), source)
+        .map_err(|e| Failure::new(format!("{}. {fix}", scrub_digits(&e))))
 }
 
 /// A card's id from JSON: vaultlink's (`{"type": …}`, or an `aliases` field that
@@ -843,7 +844,16 @@ pub(crate) fn collect_id(doc: &Value) -> Option<Result<ConnectorVaultId, String>
             Storage::Persistent,
         ),
     );
-    if let Some(cvc) = object.get("card_cvc").and_then(Value::as_str) {
+    let cvc = match object.get("card_cvc") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(cvc)) => Some(cvc),
+        Some(_) => {
+            return Some(Err(
+                "card_cvc must be the CVC's alias as a string (never the CVC itself)".to_owned(),
+            ));
+        }
+    };
+    if let Some(cvc) = cvc {
         match alias(cvc, "card_cvc") {
             Ok(cvc) => {
                 fields.insert(

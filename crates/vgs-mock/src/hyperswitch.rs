@@ -36,8 +36,9 @@ impl HyperswitchLayout {
     ];
 }
 
-/// A card to lay out: its values as Hyperswitch holds them (strings).
-#[derive(Debug, Clone, Serialize)]
+/// A card to lay out: its values as Hyperswitch holds them (strings). Its `Debug`
+/// shows the last four and the expiry, never the number or the CVC.
+#[derive(Clone, Serialize)]
 pub struct LegacyCard {
     /// The card number.
     pub card_number: String,
@@ -47,6 +48,22 @@ pub struct LegacyCard {
     pub card_exp_year: String,
     /// The CVC.
     pub card_cvc: Option<String>,
+}
+
+impl std::fmt::Debug for LegacyCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = self.card_number.len();
+        let last4 = self
+            .card_number
+            .get(digits.saturating_sub(4)..)
+            .unwrap_or_default();
+        f.debug_struct("LegacyCard")
+            .field("card_number", &format_args!("****{last4}"))
+            .field("card_exp_month", &self.card_exp_month)
+            .field("card_exp_year", &self.card_exp_year)
+            .field("card_cvc", &self.card_cvc.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// What Hyperswitch (or the merchant, for Collect) kept for a laid-out card, in
@@ -73,6 +90,50 @@ pub fn legacy_id_json(stored: &LegacyStored) -> serde_json::Value {
             "card_number": card_number,
             "card_cvc": card_cvc,
         }),
+        LegacyStored::NetworkToken {
+            token,
+            exp_month,
+            exp_year,
+            cryptogram,
+        } => serde_json::json!({ "MultiVauldIds": { "NetworkToken": {
+            "tokenized_network_token": token,
+            "tokenized_network_token_exp_year": exp_year,
+            "tokenized_network_token_exp_month": exp_month,
+            "tokenized_cryptogram": cryptogram,
+        }}}),
+    }
+}
+
+/// A network token to lay out as Hyperswitch's connector stores `NetworkTokenData`
+/// (every value VOLATILE, classifiers `payment_token`, `token_expiry_month`,
+/// `token_expiry_year`, `token_cryptogram`). Its `Debug` shows the last four only.
+#[derive(Clone)]
+pub struct LegacyNetworkToken {
+    /// The token number.
+    pub token: String,
+    /// Its expiry month.
+    pub exp_month: String,
+    /// Its expiry year.
+    pub exp_year: String,
+    /// The cryptogram.
+    pub cryptogram: Option<String>,
+}
+
+impl std::fmt::Debug for LegacyNetworkToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last4 = self
+            .token
+            .get(self.token.len().saturating_sub(4)..)
+            .unwrap_or_default();
+        f.debug_struct("LegacyNetworkToken")
+            .field("token", &format_args!("****{last4}"))
+            .field("exp_month", &self.exp_month)
+            .field("exp_year", &self.exp_year)
+            .field(
+                "cryptogram",
+                &self.cryptogram.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
     }
 }
 
@@ -92,6 +153,17 @@ pub enum LegacyStored {
         /// The CVC's alias.
         card_cvc: Option<String>,
     },
+    /// Multi-token network token: one alias per field.
+    NetworkToken {
+        /// The token's alias.
+        token: String,
+        /// The expiry month's alias.
+        exp_month: String,
+        /// The expiry year's alias.
+        exp_year: String,
+        /// The cryptogram's alias.
+        cryptogram: Option<String>,
+    },
     /// Collect: the card number's and the CVC's aliases.
     Collect {
         /// The card number's alias (FPE_SIX_T_FOUR, persistent).
@@ -102,6 +174,39 @@ pub enum LegacyStored {
 }
 
 impl MockState {
+    /// Stores `token` in `vault` as Hyperswitch's connector does; `None` for an
+    /// unknown vault, `Some(Err)` if the mock refused a value.
+    pub fn store_legacy_network_token(
+        &self,
+        vault: &str,
+        token: &LegacyNetworkToken,
+    ) -> Option<Result<LegacyStored, String>> {
+        let volatile = |value: &str, classifier: &str| {
+            self.store_value(
+                vault,
+                value,
+                &[classifier],
+                AliasFormat::Uuid,
+                Storage::Volatile,
+            )
+        };
+        let number = volatile(&token.token, "payment_token")?;
+        let month = volatile(&token.exp_month, "token_expiry_month")?;
+        let year = volatile(&token.exp_year, "token_expiry_year")?;
+        let cryptogram = match &token.cryptogram {
+            Some(cryptogram) => Some(volatile(cryptogram, "token_cryptogram")?),
+            None => None,
+        };
+        Some((|| {
+            Ok(LegacyStored::NetworkToken {
+                token: number?,
+                exp_month: month?,
+                exp_year: year?,
+                cryptogram: cryptogram.transpose()?,
+            })
+        })())
+    }
+
     /// Stores `card` in `vault` the way `layout` does; `None` for an unknown vault,
     /// `Some(Err)` if the mock refused a value (a card number its format cannot take).
     pub fn store_legacy_card(
@@ -174,6 +279,14 @@ mod tests {
             card_exp_year: "2030".to_owned(),
             card_cvc: Some("123".to_owned()),
         }
+    }
+
+    #[test]
+    fn debug_shows_no_card_number_or_cvc() {
+        let shown = format!("{:?}", card());
+        assert!(!shown.contains("411111111111"), "{shown}");
+        assert!(!shown.contains("123"), "{shown}");
+        assert!(shown.contains("****1111"), "{shown}");
     }
 
     #[test]

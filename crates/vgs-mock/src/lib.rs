@@ -164,7 +164,9 @@ pub use crate::config::{
 };
 pub use crate::faults::{FAULT_HEADER, FailNext, FailWith, FaultConfig};
 pub use crate::formats::AliasFormat;
-pub use crate::hyperswitch::{HyperswitchLayout, LegacyCard, LegacyStored, legacy_id_json};
+pub use crate::hyperswitch::{
+    HyperswitchLayout, LegacyCard, LegacyNetworkToken, LegacyStored, legacy_id_json,
+};
 pub use crate::processor::{Received, StandInProcessor};
 pub use crate::proxy::{REQUEST_ID_HEADER, UPSTREAM_STATUS_HEADER};
 pub use crate::rendezvous::Rendezvous;

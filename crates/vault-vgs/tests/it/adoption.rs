@@ -87,7 +87,39 @@ async fn a_hyperswitch_single_token_record_reads_with_the_cvc_inside() {
         assert_eq!((card.exp_month.get(), card.exp_year.get()), (4, 2030));
         assert_eq!(card.cvc.as_ref().map(Cvc::expose_secret), cvc);
         assert!(back.missing.is_empty());
+        assert!(back.legacy_record, "Hyperswitch's layout is flagged");
     }
+    // Without the `card_cvc` key too (older Hyperswitch data): still flagged.
+    let alias = mock
+        .state()
+        .store_value(
+            VAULT,
+            r#"{"card_number":"5555555555554444","card_exp_month":"11","card_exp_year":"2029"}"#,
+            &["data"],
+            vgs_mock::AliasFormat::Uuid,
+            vgs_mock::Storage::Persistent,
+        )
+        .expect("vault")
+        .expect("stored");
+    let back = vault
+        .retrieve(RetrieveRequest::new(ConnectorVaultId::Single {
+            id: Alias::new(&alias).unwrap(),
+            cvc: None,
+            cvc_expires_at: None,
+        }))
+        .await
+        .expect("retrieve");
+    assert!(back.legacy_record);
+    // vaultlink's own single-id record is not.
+    let own = vault
+        .insert(InsertRequest::card(card()).with_mode(vault_core::TokenizationMode::SingleId))
+        .await
+        .expect("insert");
+    let back = vault
+        .retrieve(RetrieveRequest::new(own.connector_vault_id))
+        .await
+        .expect("retrieve");
+    assert!(!back.legacy_record);
 }
 
 #[tokio::test]
@@ -320,6 +352,35 @@ async fn a_card_number_alone_is_stored_and_read_as_card_fields() {
         single.summary().contains("per field"),
         "{}",
         single.summary()
+    );
+    let token = NetworkToken::new(
+        CardNumber::new("4895370012003478").unwrap(),
+        ExpiryMonth::new(12).unwrap(),
+        ExpiryYear::new(2031).unwrap(),
+    );
+    let single = vault
+        .insert(
+            InsertRequest::network_token(token).with_mode(vault_core::TokenizationMode::SingleId),
+        )
+        .await
+        .expect_err("single-id tokens");
+    assert_eq!(single.kind(), VaultError::InvalidRequest);
+    // A CVC alone is fingerprinted by its id, never by the CVC's alias (which every
+    // card with that CVC shares).
+    let cvc_only = vault
+        .insert(InsertRequest::card_fields(CardFields::cvc(
+            Cvc::new("123").unwrap(),
+        )))
+        .await
+        .expect("cvc alone");
+    let cvc_alias = cvc_only
+        .connector_vault_id
+        .field(CardField::CardCvc)
+        .unwrap();
+    assert_ne!(cvc_only.fingerprint.0, cvc_alias.alias.as_str());
+    assert_eq!(
+        cvc_only.fingerprint.0,
+        cvc_only.connector_vault_id.to_string()
     );
 }
 
