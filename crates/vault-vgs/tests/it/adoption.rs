@@ -39,6 +39,27 @@ fn alias(text: &str) -> Alias {
     Alias::new(text).expect("alias")
 }
 
+/// `value` stored as one persistent record with Hyperswitch's classifier, as a
+/// single id.
+fn single_record(mock: &vgs_mock::MockHandle, value: &str) -> ConnectorVaultId {
+    let alias = mock
+        .state()
+        .store_value(
+            VAULT,
+            value,
+            &["data"],
+            vgs_mock::AliasFormat::Uuid,
+            vgs_mock::Storage::Persistent,
+        )
+        .expect("vault")
+        .expect("stored");
+    ConnectorVaultId::Single {
+        id: Alias::new(&alias).unwrap(),
+        cvc: None,
+        cvc_expires_at: None,
+    }
+}
+
 /// The id Hyperswitch kept, read as vaultlink does (through its `VaultIdType`).
 fn id_of(stored: &LegacyStored) -> ConnectorVaultId {
     let json = vgs_mock::legacy_id_json(stored);
@@ -90,23 +111,12 @@ async fn a_hyperswitch_single_token_record_reads_with_the_cvc_inside() {
         assert!(back.legacy_record, "Hyperswitch's layout is flagged");
     }
     // Without the `card_cvc` key too (older Hyperswitch data): still flagged.
-    let alias = mock
-        .state()
-        .store_value(
-            VAULT,
-            r#"{"card_number":"5555555555554444","card_exp_month":"11","card_exp_year":"2029"}"#,
-            &["data"],
-            vgs_mock::AliasFormat::Uuid,
-            vgs_mock::Storage::Persistent,
-        )
-        .expect("vault")
-        .expect("stored");
+    let id = single_record(
+        &mock,
+        r#"{"card_number":"5555555555554444","card_exp_month":"11","card_exp_year":"2029"}"#,
+    );
     let back = vault
-        .retrieve(RetrieveRequest::new(ConnectorVaultId::Single {
-            id: Alias::new(&alias).unwrap(),
-            cvc: None,
-            cvc_expires_at: None,
-        }))
+        .retrieve(RetrieveRequest::new(id))
         .await
         .expect("retrieve");
     assert!(back.legacy_record);
@@ -126,23 +136,9 @@ async fn a_hyperswitch_single_token_record_reads_with_the_cvc_inside() {
 async fn a_record_that_is_no_card_at_all_is_refused_without_its_value() {
     let mock = mock().await;
     let vault = connector(&mock);
-    let alias = mock
-        .state()
-        .store_value(
-            VAULT,
-            r#"{"number":"4111111111111111","expiry":"04/30"}"#,
-            &["data"],
-            vgs_mock::AliasFormat::Uuid,
-            vgs_mock::Storage::Persistent,
-        )
-        .expect("vault")
-        .expect("stored");
+    let id = single_record(&mock, r#"{"number":"4111111111111111","expiry":"04/30"}"#);
     let err = vault
-        .retrieve(RetrieveRequest::new(ConnectorVaultId::Single {
-            id: Alias::new(&alias).unwrap(),
-            cvc: None,
-            cvc_expires_at: None,
-        }))
+        .retrieve(RetrieveRequest::new(id))
         .await
         .expect_err("not a card");
     assert_eq!(err.kind(), VaultError::UnexpectedResponse);
