@@ -488,11 +488,11 @@ pub(crate) struct MigrateArgs {
     /// Migrate (without it: a dry run that changes nothing).
     #[arg(long)]
     pub(crate) apply: bool,
-    /// Where --apply appends each line's outcome, and what a later run resumes from
-    /// (default: FILE.report.jsonl).
+    /// Where --apply appends each line's outcome, and what every later run (a dry run
+    /// too) reads to skip what is done (default: FILE.report.jsonl).
     #[arg(long, value_name = "report.jsonl")]
     pub(crate) report: Option<PathBuf>,
-    /// Leave the old records in place (remove them later, e.g. with `vaultctl erase`).
+    /// Leave the old records in place (a later run without it removes them).
     #[arg(long)]
     pub(crate) keep_old: bool,
     /// FILE lists every payment method that may share an old single-token record (the
@@ -549,8 +549,9 @@ multi-token), VGS Collect's aliases ({\"card_number\": ALIAS, \"card_cvc\": ALIA
 \"expiry\": Collect stores number and CVC only), or a vaultlink id (left as it is). \"ref\"
 is your own key, echoed in the report.
 
-Without --apply (a dry run) every old record is read and checked and nothing is
-written to the vault; the report lines go to stdout (or --report). With --apply, per
+Without --apply (a dry run) every old record is read and checked, nothing is written
+to the vault or the report, and the lines go to stdout (what the report says is done
+is skipped). With --apply, per
 payment method: the old record is read; it is stored again in vaultlink's layout (one
 record per field; the CVC and a cryptogram volatile, never persisted, unlike
 Hyperswitch's single-token record); the new records are read back and compared; a
@@ -562,14 +563,21 @@ value (Hyperswitch's multi-token records are volatile and go within the hour any
 Hyperswitch single-token record holds the card with its CVC; with fingerprinting on,
 payment methods with the same card data share it, so it is removed (with every alias of
 it) only with --every-holder-listed, when FILE lists every payment method (the whole
-table); otherwise it is kept and the line says why. With fingerprinting off
-(VGS_FINGERPRINTING=off) it is the card's own and always removed. Lines naming the same
-old records are migrated together.
+table; a later run with it removes the records earlier runs kept); otherwise it is kept
+and the line says why. With fingerprinting off (VGS_FINGERPRINTING=off) it is the card's
+own and always removed. Before removing anything, --apply probes the vault's
+fingerprinting and stops if it is not what the configuration says. Lines whose old ids
+share an alias are one group: all are stored again before any old record of the group
+goes, and none goes that a new id reads through.
 
-The report (--report, default FILE.report.jsonl) gets one line per input line with the
-new connector_vault_id (compact form, vl1;…) and fingerprint to keep. A second run with
---apply skips every old id the report says is migrated, and finishes those it says are
-stored, whatever the order or the lines of FILE now. Fields the old record had already
+The report (--report, default FILE.report.jsonl; keep it, and pass the same one to
+every run: it holds the new ids) gets a \"stored\" line with the new connector_vault_id
+(compact form, vl1;…) as soon as a card is stored again (made durable before anything
+old goes), then its final line (\"migrated\" with the fingerprint and what happened to
+the old records, or \"failed\" and why); a bad input line gets its \"failed\" line. A
+second run skips every old id the report says is migrated, and finishes those it says
+are stored, whatever the order or the lines of FILE now; with --keep-old no longer
+given, it removes the old records earlier runs kept. Fields the old record had already
 lost are listed in \"missing\" on the line. A Hyperswitch multi-token card can only be
 migrated within the hour it was stored: after that VGS has dropped it.
 

@@ -21,7 +21,7 @@ use vault_core::{
 };
 
 use crate::cli::MigrateArgs;
-use crate::config::Settings;
+use crate::config::{Connector, Settings};
 use crate::ops::{id_from_value, parse_expiry, scrub_digits};
 use crate::output::{EXIT_PARTIAL, Failure, kind_name, print_json, thousands};
 
@@ -76,7 +76,8 @@ impl Layout {
 }
 
 /// The key lines and reports share for one old payment method: its records, whatever
-/// the form the id was given in (a single id is its record).
+/// the form the id was given in (a single id is its record; a per-field id its
+/// fields' aliases and storage, not the formats or expiries it was written with).
 fn key_of(id: &ConnectorVaultId) -> String {
     match id {
         ConnectorVaultId::Single { id, .. } => ConnectorVaultId::Single {
@@ -85,8 +86,28 @@ fn key_of(id: &ConnectorVaultId) -> String {
             cvc_expires_at: None,
         }
         .to_string(),
-        other => other.to_string(),
+        ConnectorVaultId::Multi(fields) => ConnectorVaultId::Multi(
+            fields
+                .iter()
+                .map(|(field, f)| {
+                    (
+                        *field,
+                        vault_core::FieldAlias::new(
+                            f.alias.clone(),
+                            vault_core::AliasFormat::Uuid,
+                            f.storage,
+                        ),
+                    )
+                })
+                .collect(),
+        )
+        .to_string(),
     }
+}
+
+/// Every alias an old id leads to (for a single id, its record and CVC).
+fn aliases_of(id: &ConnectorVaultId) -> Vec<String> {
+    id.aliases().iter().map(|a| a.as_str().to_owned()).collect()
 }
 
 /// One input line, read.
@@ -100,30 +121,56 @@ struct Entry {
     expiry: Option<(ExpiryMonth, ExpiryYear)>,
 }
 
-/// What an earlier `--apply` run recorded for an old id.
+/// What an earlier `--apply` run recorded, by old id.
 #[derive(Default)]
 struct Earlier {
-    /// Old ids fully migrated, with their new id.
-    migrated: HashMap<String, String>,
-    /// Old ids stored again whose old records may not be removed yet, with the new id.
+    /// Old ids done with.
+    migrated: HashSet<String>,
+    /// Old ids stored again whose old records are still to be removed (a run cut
+    /// short, or one that kept them for a reason this run lifts), with the new id.
     stored: HashMap<String, String>,
 }
 
 /// Where report lines go: the report file (`--apply`), else stdout.
 struct Sink {
     out: Box<dyn Write + Send>,
+    /// The report file, to make lines durable.
+    file: Option<File>,
     path: Option<PathBuf>,
 }
 
 impl Sink {
-    /// Writes one line and flushes it: a line in the report is a promise kept.
+    fn report(path: &Path) -> Result<Sink, Failure> {
+        let file = open_report(path)?;
+        let out = file.try_clone().map_err(|e| write_failure(path, &e))?;
+        Ok(Sink {
+            out: Box::new(out),
+            file: Some(file),
+            path: Some(path.to_owned()),
+        })
+    }
+
+    /// Writes one line and flushes it.
     fn line(&mut self, doc: &Value) -> Result<(), Failure> {
         writeln!(self.out, "{doc}")
             .and_then(|()| self.out.flush())
-            .map_err(|e| match &self.path {
-                Some(path) => write_failure(path, &e),
-                None => Failure::new(format!("cannot write to stdout: {e}")),
-            })
+            .map_err(|e| self.failure(&e))
+    }
+
+    /// Makes what was written durable (on disk, not only in the OS's cache): before
+    /// anything old is removed, the new id must survive a crash.
+    fn sync(&mut self) -> Result<(), Failure> {
+        match &self.file {
+            Some(file) => file.sync_data().map_err(|e| self.failure(&e)),
+            None => Ok(()),
+        }
+    }
+
+    fn failure(&self, e: &io::Error) -> Failure {
+        match &self.path {
+            Some(path) => write_failure(path, e),
+            None => Failure::new(format!("cannot write to stdout: {e}")),
+        }
     }
 }
 
@@ -146,28 +193,26 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
         .report
         .clone()
         .unwrap_or_else(|| with_suffix(&args.file, ".report.jsonl"));
-    let earlier = match args.apply {
-        true => read_report(&report_path)?,
-        false => Earlier::default(),
-    };
-    let (entries, bad) = read_entries(&args.file)?;
     let settings = Settings::load(&args.vault)?;
-    let vault: Arc<dyn ExternalVault> = Arc::new(settings.vault().await?);
-    vault
+    let remove_shared = args.every_holder_listed || !settings.fingerprinting.is_on();
+    // A dry run reads the report too (an earlier --apply may have done some), and
+    // never writes it.
+    let earlier = read_report(&report_path, args.keep_old, remove_shared)?;
+    let (entries, bad) = read_entries(&args.file)?;
+    let connector = settings.vault().await?;
+    connector
         .warm_up()
         .await
         .map_err(|report| Failure::vault("the vault cannot be reached", &report))?;
-    let sink = match (args.apply, &args.report) {
-        (true, _) => Sink {
-            out: Box::new(open_report(&report_path)?),
-            path: Some(report_path.clone()),
-        },
-        (false, Some(path)) => Sink {
-            out: Box::new(open_report(path)?),
-            path: Some(path.clone()),
-        },
-        (false, None) => Sink {
+    if args.apply && !args.keep_old {
+        check_fingerprinting(&connector, &settings).await?;
+    }
+    let vault: Arc<dyn ExternalVault> = Arc::new(connector);
+    let sink = match args.apply {
+        true => Sink::report(&report_path)?,
+        false => Sink {
             out: Box::new(io::stdout()),
+            file: None,
             path: None,
         },
     };
@@ -175,28 +220,23 @@ pub(crate) async fn migrate(args: MigrateArgs) -> Result<u8, Failure> {
         vault,
         apply: args.apply,
         keep_old: args.keep_old,
-        remove_shared: args.every_holder_listed || !settings.fingerprinting.is_on(),
+        remove_shared,
         sink: Mutex::new(sink),
     });
 
-    // Lines naming the same old records are one group: migrated together, and the
-    // old records go only after the last of them. In the file's order.
-    let mut groups: Vec<Vec<Entry>> = Vec::new();
-    let mut group_of: HashMap<String, usize> = HashMap::new();
+    // Lines whose old ids share an alias are one group (the same records, in any
+    // form): migrated together, and their old records go only after every one of
+    // them is stored again. In the file's order.
     let mut resumed = 0u64;
+    let mut pending: Vec<Entry> = Vec::new();
     for entry in entries {
-        let key = key_of(&entry.id);
-        if earlier.migrated.contains_key(&key) {
+        if earlier.migrated.contains(&key_of(&entry.id)) {
             resumed += 1;
-            continue;
+        } else {
+            pending.push(entry);
         }
-        let next = groups.len();
-        let index = *group_of.entry(key).or_insert(next);
-        if index == next {
-            groups.push(Vec::new());
-        }
-        groups[index].push(entry);
     }
+    let groups = group_by_shared_aliases(pending);
     let total = groups.iter().map(Vec::len).sum::<usize>() as u64 + bad.len() as u64;
     let progress = Progress::new(total, args.json);
     progress.note(&format!(
@@ -296,27 +336,114 @@ fn lock(sink: &Mutex<Sink>) -> std::sync::MutexGuard<'_, Sink> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Migrates one old payment method (every line naming it) and writes each line's
-/// outcome as soon as it is known; returns what it wrote.
+/// Lines whose old ids share an alias, grouped (union-find over aliases), each group
+/// in the order of its first line.
+fn group_by_shared_aliases(entries: Vec<Entry>) -> Vec<Vec<Entry>> {
+    fn root(parent: &mut [usize], mut at: usize) -> usize {
+        while parent[at] != at {
+            parent[at] = parent[parent[at]];
+            at = parent[at];
+        }
+        at
+    }
+    let mut parent: Vec<usize> = (0..entries.len()).collect();
+    let mut first_with: HashMap<String, usize> = HashMap::new();
+    for (index, entry) in entries.iter().enumerate() {
+        for alias in aliases_of(&entry.id) {
+            let other = *first_with.entry(alias).or_insert(index);
+            let (a, b) = (root(&mut parent, index), root(&mut parent, other));
+            if a != b {
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<Entry>> = Vec::new();
+    let mut slot_of: HashMap<usize, usize> = HashMap::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let top = root(&mut parent, index);
+        let next = groups.len();
+        let slot = *slot_of.entry(top).or_insert(next);
+        if slot == next {
+            groups.push(Vec::new());
+        }
+        groups[slot].push(entry);
+    }
+    groups
+}
+
+/// Migrates a group of old payment methods (the lines naming them, by old id) and
+/// writes each line's outcome as soon as it is known; returns what it wrote. Every
+/// one is stored again (and that made durable) before any old record of the group
+/// goes, and no old record goes that a new id of the group reads through.
 async fn migrate_group(
     run: &Run,
     group: Vec<Entry>,
     stored: &HashMap<String, String>,
 ) -> Result<Vec<Value>, Failure> {
-    let layout = Layout::of(&group[0].id);
-    let outcome = migrate_one(run, &group, layout, stored).await;
-    let docs: Vec<Value> = match outcome {
-        Ok(done) => group.iter().map(|entry| done.line(entry, layout)).collect(),
-        Err(failed) => group
-            .iter()
-            .map(|entry| failed.line(entry, layout))
-            .collect(),
-    };
-    let mut sink = lock(&run.sink);
-    for doc in &docs {
-        sink.line(doc)?;
+    let mut by_id: Vec<Vec<Entry>> = Vec::new();
+    let mut slot_of: HashMap<String, usize> = HashMap::new();
+    for entry in group {
+        let next = by_id.len();
+        let slot = *slot_of.entry(key_of(&entry.id)).or_insert(next);
+        if slot == next {
+            by_id.push(Vec::new());
+        }
+        by_id[slot].push(entry);
+    }
+    let mut outcomes: Vec<(Vec<Entry>, Layout, Result<Step, Failed>)> = Vec::new();
+    for lines in by_id {
+        let layout = Layout::of(&lines[0].id);
+        let step = prepare(run, &lines, layout, stored).await;
+        outcomes.push((lines, layout, step));
+    }
+    // Durable before anything old goes.
+    if outcomes
+        .iter()
+        .any(|(_, _, step)| matches!(step, Ok(Step::Ready(_))))
+    {
+        lock(&run.sink).sync()?;
+    }
+    let spare: HashSet<String> = outcomes
+        .iter()
+        .filter_map(|(_, _, step)| match step {
+            Ok(Step::Ready(ready)) => Some(aliases_of(&ready.new_id)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut docs = Vec::new();
+    for (lines, layout, step) in outcomes {
+        let done = match step {
+            Ok(Step::Ready(ready)) => finish(run, &lines, ready, &spare).await,
+            Ok(Step::Done(done)) => Ok(done),
+            Err(failed) => Err(failed),
+        };
+        let mut sink = lock(&run.sink);
+        for entry in &lines {
+            let doc = match &done {
+                Ok(done) => done.line(entry, layout),
+                Err(failed) => failed.line(entry, layout),
+            };
+            sink.line(&doc)?;
+            docs.push(doc);
+        }
     }
     Ok(docs)
+}
+
+/// After [`prepare`]: finished, or stored again and ready for its old records to go.
+enum Step {
+    Done(Done),
+    Ready(Ready),
+}
+
+/// A payment method stored again (or found stored by an earlier run) and read back.
+struct Ready {
+    new_id: ConnectorVaultId,
+    fingerprint: String,
+    expected: Option<PaymentMethodData>,
+    cvc: &'static str,
+    missing: Value,
 }
 
 /// How one old payment method ended.
@@ -416,12 +543,14 @@ fn base_line(entry: &Entry, layout: Layout) -> Value {
     doc
 }
 
-async fn migrate_one(
+/// Reads the old payment method, stores it again (unless an earlier run did) and
+/// reads it back, then writes the `stored` lines; or says why not.
+async fn prepare(
     run: &Run,
     group: &[Entry],
     layout: Layout,
     stored: &HashMap<String, String>,
-) -> Result<Done, Failed> {
+) -> Result<Step, Failed> {
     let vault = run.vault.as_ref();
     let first = &group[0];
     let mut expiries = group.iter().filter_map(|e| e.expiry);
@@ -432,8 +561,8 @@ async fn migrate_one(
             "the lines naming this id give different expiries: correct them to the card's",
         ));
     }
-    // 1. The old payment method, read in whichever layout it has; a run cut short
-    //    after storing it again goes on from its new id.
+    // 1. The old payment method, read in whichever layout it has; one an earlier
+    //    run stored again goes on from its new id.
     let earlier = stored.get(&key_of(&first.id));
     let mut request = RetrieveRequest::new(first.id.clone());
     if let Some((month, year)) = expiry {
@@ -452,75 +581,82 @@ async fn migrate_one(
     };
     let legacy = old.as_ref().is_some_and(|old| old.legacy_record);
     let current = match layout {
-        Layout::HyperswitchSingle => old.is_some() && !legacy,
+        Layout::HyperswitchSingle => old.is_some() && !legacy && earlier.is_none(),
         other => other == Layout::Vaultlink,
     };
     if current {
-        return Ok(Done::Current);
+        return Ok(Step::Done(Done::Current));
     }
-    let (payment_method, missing) = match old {
+    let (expected, missing) = match old {
         Some(old) => {
             let missing = missing_json(&old);
             (Some(payment_method_to_store(old, layout)?), missing)
         }
         None => (None, Value::Null),
     };
-    let cvc = payment_method.as_ref().map_or("as stored before", cvc_note);
+    let cvc = expected.as_ref().map_or("as stored before", cvc_note);
     if !run.apply {
-        return Ok(Done::Would { cvc, missing });
+        return Ok(Step::Done(Done::Would { cvc, missing }));
     }
-    // 2. Stored again in vaultlink's layout (or found stored by the run cut short),
-    //    and read back.
+    // 2. Stored again in vaultlink's layout (or found stored by an earlier run), and
+    //    read back.
     let (new_id, fingerprint) = match earlier {
         Some(text) => {
             let id: ConnectorVaultId = text.parse().map_err(|e| {
-                Failed::new(None, format!("the report's new id for it cannot be read ({e}); remove its \"stored\" line to migrate it again"))
+                Failed::new(None, format!("the report's new id for it cannot be read ({e}): correct its line in the report"))
             })?;
             let fingerprint = id.fingerprint().0;
             (id, fingerprint)
         }
         None => {
-            let Some(payment_method) = &payment_method else {
+            let Some(payment_method) = &expected else {
                 return Err(Failed::new(None, "nothing to store"));
             };
-            let request = InsertRequest::new(payment_method.clone());
-            let stored = vault.insert(request).await.map_err(|report| {
-                Failed::new(
-                    Some(report.kind()),
-                    format!(
-                        "storing it again failed (the old record is untouched): {}",
-                        report.summary()
-                    ),
-                )
-            })?;
+            let stored = vault
+                .insert(InsertRequest::new(payment_method.clone()))
+                .await
+                .map_err(|report| {
+                    Failed::new(
+                        Some(report.kind()),
+                        format!(
+                            "storing it again failed (the old record is untouched): {}",
+                            report.summary()
+                        ),
+                    )
+                })?;
             (stored.connector_vault_id, stored.fingerprint.0)
         }
     };
-    if let Err(error) = reads_back(vault, &new_id, payment_method.as_ref()).await {
-        // Best effort: nothing keeps the new records, so take them back (with
-        // fingerprinting on, delete keeps what other cards may share).
-        let undone = vault
-            .delete(DeleteRequest::new(new_id.clone()))
-            .await
-            .is_ok();
+    if let Err(error) = reads_back(vault, &new_id, expected.as_ref()).await {
+        if earlier.is_some() {
+            // Stored by an earlier run and on record: never undone here.
+            return Err(Failed::new(
+                None,
+                format!(
+                    "the new id {new_id} recorded earlier does not read back ({error}); nothing was removed: run again later"
+                ),
+            ));
+        }
+        // This run's own new records, which nothing refers to: take them back.
+        let undone = match vault.delete(DeleteRequest::new(new_id.clone())).await {
+            Ok(response) => response
+                .records
+                .iter()
+                .filter(|r| r.action == RecordAction::Removed)
+                .count(),
+            Err(_) => 0,
+        };
         return Err(Failed::new(
             None,
             format!(
-                "the new records do not read back ({error}); the old record is untouched{}",
-                if undone {
-                    ", and the new records were deleted"
-                } else {
-                    ""
-                }
+                "the new records do not read back ({error}); the old record is untouched; {undone} of the new records were deleted (with fingerprinting on, records shared by value stay)"
             ),
         ));
     }
-    let new_text = new_id.to_string();
-    // The new id is on record before anything old goes: a run cut short from here
-    // on loses nothing, and the next one goes on from it.
+    // The new id on record before anything old goes (made durable by the group).
     if earlier.is_none() {
         let note = Done::Stored {
-            new_id: new_text.clone(),
+            new_id: new_id.to_string(),
         };
         let mut sink = lock(&run.sink);
         for entry in group {
@@ -528,11 +664,29 @@ async fn migrate_one(
                 .map_err(|f| Failed::new(None, f.message))?;
         }
     }
-    // 3. The old records, except any the new id reads through (with fingerprinting an
+    Ok(Step::Ready(Ready {
+        new_id,
+        fingerprint,
+        expected,
+        cvc,
+        missing,
+    }))
+}
+
+/// Removes the old records (sparing every alias a new id of the group uses) and reads
+/// the new id once more.
+async fn finish(
+    run: &Run,
+    group: &[Entry],
+    ready: Ready,
+    spare: &HashSet<String>,
+) -> Result<Done, Failed> {
+    let new_text = ready.new_id.to_string();
+    // 3. The old records, except any a new id reads through (with fingerprinting an
     //    equal value is one record: a Collect card number, a CVC).
     let old_records = match run.keep_old {
         true => json!("kept (--keep-old)"),
-        false => remove_old(run, &first.id, &new_id)
+        false => remove_old(run, &group[0].id, spare)
             .await
             .map_err(|error| {
                 Failed::new(
@@ -542,7 +696,8 @@ async fn migrate_one(
             })?,
     };
     // 4. Still reads: removing the old records took nothing the new id needs.
-    if let Err(error) = reads_back(vault, &new_id, payment_method.as_ref()).await {
+    if let Err(error) = reads_back(run.vault.as_ref(), &ready.new_id, ready.expected.as_ref()).await
+    {
         return Err(Failed::new(
             None,
             format!(
@@ -552,10 +707,10 @@ async fn migrate_one(
     }
     Ok(Done::Migrated {
         new_id: new_text,
-        fingerprint,
+        fingerprint: ready.fingerprint,
         old_records,
-        cvc,
-        missing,
+        cvc: ready.cvc,
+        missing: ready.missing,
     })
 }
 
@@ -608,7 +763,9 @@ fn cvc_note(payment_method: &PaymentMethodData) -> &'static str {
     }
 }
 
-/// Retrieves `id` and checks it holds `expected` (when known).
+/// Retrieves `id` and checks it holds `expected` (when known). A CVC or cryptogram
+/// the new records no longer hold, and say expired (they are volatile), is not a
+/// difference.
 async fn reads_back(
     vault: &dyn ExternalVault,
     id: &ConnectorVaultId,
@@ -618,9 +775,27 @@ async fn reads_back(
         .retrieve(RetrieveRequest::new(id.clone()))
         .await
         .map_err(|report| report.summary())?;
+    let expired = |field: CardField| {
+        back.missing
+            .iter()
+            .any(|m| m.field == field && m.reason != MissingReason::Gone)
+    };
+    let expected = expected.map(|expected| match expected.clone() {
+        PaymentMethodData::Card(mut card) if expired(CardField::CardCvc) => {
+            card.cvc = None;
+            PaymentMethodData::Card(card)
+        }
+        PaymentMethodData::NetworkToken(mut token)
+            if expired(CardField::NetworkTokenCryptogram) =>
+        {
+            token.cryptogram = None;
+            PaymentMethodData::NetworkToken(token)
+        }
+        other => other,
+    });
     match (&back.payment_method, expected) {
         (PaymentMethodData::Card(_) | PaymentMethodData::NetworkToken(_), None) => Ok(()),
-        (read, Some(expected)) if read == expected => Ok(()),
+        (read, Some(expected)) if *read == expected => Ok(()),
         (PaymentMethodData::Card(_) | PaymentMethodData::NetworkToken(_), Some(_)) => {
             Err("a different payment method came back".to_owned())
         }
@@ -628,17 +803,16 @@ async fn reads_back(
     }
 }
 
-/// Removes the old records `old` leads to, sparing any alias `new` uses. A
+/// Removes the old records `old` leads to, sparing any alias in `used`. A
 /// Hyperswitch single-token record is removed outright (erase: every alias of it;
 /// it holds a persisted CVC) when no payment method outside the file can share it;
 /// per-field records go through delete, which keeps what other cards may share.
 async fn remove_old(
     run: &Run,
     old: &ConnectorVaultId,
-    new: &ConnectorVaultId,
+    used: &HashSet<String>,
 ) -> Result<Value, String> {
     let vault = run.vault.as_ref();
-    let used: HashSet<&str> = new.aliases().into_iter().map(|a| a.as_str()).collect();
     let shared = old
         .aliases()
         .iter()
@@ -648,7 +822,7 @@ async fn remove_old(
         ConnectorVaultId::Single { .. } if !run.remove_shared => {
             return Ok(json!({
                 "removed": 0, "kept": 1, "already_gone": 0, "shared_with_new": shared,
-                "why_kept": "with fingerprinting on, payment methods with the same card data share this record, and some may not be in this file: pass --every-holder-listed when it lists them all (the whole table), or remove it later with `vaultctl erase`",
+                "why_kept": "with fingerprinting on, payment methods with the same card data share this record, and some may not be in this file: when the file lists them all (the whole table), run again with --every-holder-listed to remove it",
             }));
         }
         ConnectorVaultId::Single { id, .. } => {
@@ -773,43 +947,56 @@ fn entry_of(line: u64, text: &str) -> Result<Entry, String> {
     })
 }
 
-/// What earlier `--apply` runs recorded, from their report.
-fn read_report(report: &Path) -> Result<Earlier, Failure> {
-    let file = match File::open(report) {
-        Ok(file) => file,
+/// What earlier `--apply` runs recorded, from their report. A `migrated` line whose
+/// old records were kept for a reason this run lifts (`--keep-old` then, not now; a
+/// shared record, and now `remove_shared`) counts as stored: this run removes them.
+/// A last line cut off by a crash (no newline) is ignored.
+fn read_report(report: &Path, keep_old: bool, remove_shared: bool) -> Result<Earlier, Failure> {
+    let text = match std::fs::read(report) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Earlier::default()),
         Err(e) => {
             return Err(Failure::new(format!(
-                "cannot read the report {}: {e}. Fix: check the path, or pass another --report",
+                "cannot read the report {}: {e}. Fix: check the path and permissions (keep the report: it holds the new ids)",
                 report.display()
             )));
         }
     };
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
     let mut earlier = Earlier::default();
-    for (number, text) in BufReader::new(file).lines().enumerate() {
-        let text = text.map_err(|e| {
-            Failure::new(format!("cannot read the report {}: {e}", report.display()))
-        })?;
-        if text.trim().is_empty() {
+    for (number, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
             continue;
         }
-        let doc: Value = serde_json::from_str(&text).map_err(|_| {
-            Failure::new(format!(
-                "the report {} is not a migrate report (line {} is not JSON). Fix: pass the report of an earlier run, or a new path with --report",
-                report.display(),
-                number + 1
-            ))
-        })?;
+        let doc: Value = match serde_json::from_str(line) {
+            Ok(doc) => doc,
+            Err(_) if !complete && number + 1 == lines.len() => break,
+            Err(_) => {
+                return Err(Failure::new(format!(
+                    "the report {} is not a migrate report (line {} is not JSON). Fix: pass the report earlier runs wrote (it holds the new ids; a new one would not know them)",
+                    report.display(),
+                    number + 1
+                )));
+            }
+        };
         let (Some(old), Some(new)) = (doc["old_id"].as_str(), doc["connector_vault_id"].as_str())
         else {
             continue;
         };
+        let kept = &doc["old_records"];
+        let lifted = (kept == "kept (--keep-old)" && !keep_old)
+            || (!kept["why_kept"].is_null() && remove_shared);
         match doc["status"].as_str() {
+            Some("migrated") if lifted => {
+                earlier.migrated.remove(old);
+                earlier.stored.insert(old.to_owned(), new.to_owned());
+            }
             Some("migrated") => {
                 earlier.stored.remove(old);
-                earlier.migrated.insert(old.to_owned(), new.to_owned());
+                earlier.migrated.insert(old.to_owned());
             }
-            Some("stored") if !earlier.migrated.contains_key(old) => {
+            Some("stored") if !earlier.migrated.contains(old) => {
                 earlier.stored.insert(old.to_owned(), new.to_owned());
             }
             _ => {}
@@ -818,12 +1005,48 @@ fn read_report(report: &Path) -> Result<Earlier, Failure> {
     Ok(earlier)
 }
 
+/// Refuses to remove anything when the vault's fingerprinting is not what the
+/// configuration says: which old records are shared depends on it.
+async fn check_fingerprinting(connector: &Connector, settings: &Settings) -> Result<(), Failure> {
+    let Connector::Alias(vgs) = connector else {
+        return Ok(());
+    };
+    let found = vgs
+        .probe_fingerprinting()
+        .await
+        .map_err(|report| Failure::vault("probing the vault's fingerprinting failed", &report))?;
+    if found != settings.fingerprinting {
+        return Err(Failure::new(format!(
+            "the vault's fingerprinting is {found}, but the configuration says {}; which old records are shared depends on it, so nothing was changed. Fix: set VGS_FINGERPRINTING={found} (or `fingerprinting` in --config)",
+            settings.fingerprinting
+        )));
+    }
+    Ok(())
+}
+
 fn open_report(path: &Path) -> Result<File, Failure> {
-    OpenOptions::new()
+    let mut file = OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(path)
-        .map_err(|e| write_failure(path, &e))
+        .map_err(|e| write_failure(path, &e))?;
+    // A line cut off by a crash: end it, so the next line is a line of its own.
+    let cut = match file.metadata() {
+        Ok(meta) if meta.len() > 0 => {
+            use std::io::{Seek, SeekFrom};
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::End(-1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map(|()| last[0] != b'\n')
+                .unwrap_or(false)
+        }
+        _ => false,
+    };
+    if cut {
+        file.write_all(b"\n").map_err(|e| write_failure(path, &e))?;
+    }
+    Ok(file)
 }
 
 fn write_failure(path: &Path, e: &io::Error) -> Failure {
@@ -963,6 +1186,41 @@ mod tests {
             .err()
             .expect("a CVC alias is a string");
         assert!(err.contains("card_cvc"), "{err}");
+        let err = entry_of(
+            4,
+            r#"{"card_number": "4111119970481111", "card_cvc": "5291"}"#,
+        )
+        .err()
+        .expect("a CVC is not an alias");
+        assert!(
+            err.contains("not its alias") && !err.contains("5291"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_whose_ids_share_an_alias_are_one_group_in_file_order() {
+        let entry = |line, text: &str| entry_of(line, text).expect("line");
+        let groups = group_by_shared_aliases(vec![
+            entry(
+                1,
+                r#"{"card_number": "4111119970481111", "card_cvc": "tok_sandbox_cvcA"}"#,
+            ),
+            entry(2, r#"{"SingleVaultId": "tok_sandbox_other"}"#),
+            // The first card again, without its CVC alias.
+            entry(3, r#"{"card_number": "4111119970481111"}"#),
+            // Shares only the CVC alias with line 1.
+            entry(
+                4,
+                r#"{"card_number": "5555559970484444", "card_cvc": "tok_sandbox_cvcA"}"#,
+            ),
+            entry(5, r#""vl1;s;tok_sandbox_other;c=tok_sandbox_cvcB""#),
+        ]);
+        let lines: Vec<Vec<u64>> = groups
+            .iter()
+            .map(|g| g.iter().map(|e| e.line).collect())
+            .collect();
+        assert_eq!(lines, [vec![1, 3, 4], vec![2, 5]]);
     }
 
     #[test]

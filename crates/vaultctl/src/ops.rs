@@ -846,6 +846,13 @@ pub(crate) fn collect_id(doc: &Value) -> Option<Result<ConnectorVaultId, String>
     );
     let cvc = match object.get("card_cvc") {
         None | Some(Value::Null) => None,
+        Some(Value::String(cvc))
+            if (3..=4).contains(&cvc.len()) && cvc.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            return Some(Err(
+                "card_cvc holds 3 or 4 digits: a CVC, not its alias; give the alias VGS returned for it".to_owned(),
+            ));
+        }
         Some(Value::String(cvc)) => Some(cvc),
         Some(_) => {
             return Some(Err(
