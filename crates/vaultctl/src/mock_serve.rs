@@ -210,14 +210,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The public test cards `--seed-hyperswitch` lays out, in every layout.
-/// (CVCs that appear nowhere else, so that tests can look for them in output.)
-const SEED_CARDS: [(&str, &str, &str, Option<&str>); 4] = [
-    ("4111111111111111", "04", "2030", Some("5291")),
-    ("5555555555554444", "11", "2029", Some("6408")),
-    ("378282246310005", "01", "2031", Some("7735")),
-    ("6011111111111117", "07", "2028", None),
-];
+/// What `--seed-hyperswitch` lays out: public test cards and a network token.
+const SEED: &str = include_str!("../../../fixtures/hyperswitch/seed.json");
 
 /// Stores the seed cards in `vault` in each legacy layout (and a network token) and
 /// writes their ids to
@@ -228,59 +222,69 @@ fn seed_legacy(
     path: &std::path::Path,
 ) -> Result<usize, Failure> {
     use vgs_mock::{HyperswitchLayout, LegacyCard, LegacyStored};
+    let seed: serde_json::Value = serde_json::from_str(SEED).map_err(|e| {
+        Failure::new(format!(
+            "fixtures/hyperswitch/seed.json is not JSON: {e}. Fix: report this"
+        ))
+    })?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let cards: Vec<LegacyCard> = seed["cards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|card| {
+            Some(LegacyCard {
+                card_number: text(&card["card_number"])?,
+                card_exp_month: text(&card["card_exp_month"])?,
+                card_exp_year: text(&card["card_exp_year"])?,
+                card_cvc: text(&card["card_cvc"]),
+            })
+        })
+        .collect();
+    let refused = |what: &str| {
+        Failure::new(format!(
+            "the mock could not store a seed {what} in {vault}. Fix: report this"
+        ))
+    };
     let mut lines = String::new();
     let mut count = 0;
+    let mut push = |stored: &LegacyStored, expiry: Option<String>, lines: &mut String| {
+        count += 1;
+        let mut line = serde_json::json!({
+            "ref": format!("seed-{count}"),
+            "connector_vault_id": vgs_mock::legacy_id_json(stored),
+        });
+        if let Some(expiry) = expiry {
+            line["expiry"] = serde_json::Value::from(expiry);
+        }
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    };
     for layout in HyperswitchLayout::ALL {
-        for (number, month, year, cvc) in SEED_CARDS {
-            let card = LegacyCard {
-                card_number: number.to_owned(),
-                card_exp_month: month.to_owned(),
-                card_exp_year: year.to_owned(),
-                card_cvc: cvc.map(str::to_owned),
-            };
+        for card in &cards {
             let stored = state
-                .store_legacy_card(vault, &card, layout)
+                .store_legacy_card(vault, card, layout)
                 .and_then(Result::ok)
-                .ok_or_else(|| {
-                    Failure::new(format!(
-                        "the mock could not store a seed card in {vault}. Fix: report this"
-                    ))
-                })?;
-            count += 1;
-            let mut line = serde_json::json!({
-                "ref": format!("seed-{count}"),
-                "connector_vault_id": vgs_mock::legacy_id_json(&stored),
-            });
+                .ok_or_else(|| refused("card"))?;
             // Collect keeps no expiry: the merchant's line carries it.
-            if matches!(stored, LegacyStored::Collect { .. }) {
-                line["expiry"] = serde_json::Value::from(format!("{month}/{year}"));
-            }
-            lines.push_str(&line.to_string());
-            lines.push('\n');
+            let expiry = matches!(stored, LegacyStored::Collect { .. })
+                .then(|| format!("{}/{}", card.card_exp_month, card.card_exp_year));
+            push(&stored, expiry, &mut lines);
         }
     }
     // And a network token, as Hyperswitch's connector stores NetworkTokenData.
+    let token = &seed["network_token"];
     let token = vgs_mock::LegacyNetworkToken {
-        token: "4895370012003478".to_owned(),
-        exp_month: "12".to_owned(),
-        exp_year: "2031".to_owned(),
-        cryptogram: Some("AgAAAAAABk4DWZ4C28yUQAAAAAA=".to_owned()),
+        token: text(&token["token"]).unwrap_or_default(),
+        exp_month: text(&token["exp_month"]).unwrap_or_default(),
+        exp_year: text(&token["exp_year"]).unwrap_or_default(),
+        cryptogram: text(&token["cryptogram"]),
     };
     let stored = state
         .store_legacy_network_token(vault, &token)
         .and_then(Result::ok)
-        .ok_or_else(|| {
-            Failure::new(format!(
-                "the mock could not store a seed network token in {vault}. Fix: report this"
-            ))
-        })?;
-    count += 1;
-    let line = serde_json::json!({
-        "ref": format!("seed-{count}"),
-        "connector_vault_id": vgs_mock::legacy_id_json(&stored),
-    });
-    lines.push_str(&line.to_string());
-    lines.push('\n');
+        .ok_or_else(|| refused("network token"))?;
+    push(&stored, None, &mut lines);
     std::fs::write(path, lines).map_err(|e| {
         Failure::new(format!("cannot write --seed-hyperswitch {}: {e}. Fix: check the directory exists and is writable", path.display()))
     })?;
