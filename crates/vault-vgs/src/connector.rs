@@ -570,12 +570,14 @@ impl VgsConnector {
                     .into_iter()
                     .find(|(field, _)| *field == CardField::CardCvc)
                     .and_then(|(_, value)| value);
-                if let (Some(alias), None) = (cvc_alias, &cvc) {
+                let (card, legacy) = transformers::card_from_whole(record, cvc)?;
+                // A CVC alias that no longer reads, unless the record had one inside
+                // (Hyperswitch's) to come back instead.
+                if let (Some(alias), None) = (cvc_alias, &card.cvc) {
                     // Single ids record an upper bound only.
                     let reason = self.missing_reason(cvc_expires_at.map(|at| (at, false)));
                     missing.push(MissingField::new(CardField::CardCvc, alias.clone(), reason));
                 }
-                let (card, legacy) = transformers::card_from_whole(record, cvc)?;
                 if legacy {
                     let response = RetrieveResponse::new(PaymentMethodData::Card(card));
                     return Ok(response.with_missing(missing).from_legacy_record());

@@ -522,3 +522,53 @@ async fn a_hyperswitch_network_token_reads_from_its_volatile_records() {
         Some("AgAAAAAABk4DWZ4C28yUQAAAAAA=")
     );
 }
+
+#[tokio::test]
+async fn a_new_cvc_for_a_hyperswitch_record_wins_until_it_expires_then_the_old_one_reads() {
+    let clock = MockClock::manual_at(std::time::UNIX_EPOCH + Duration::from_secs(1_704_067_200));
+    let mock = mock_with(
+        MockConfig::demo()
+            .with_clock(clock.clone())
+            .with_token_lifetime(Duration::from_secs(86_400)),
+    )
+    .await;
+    let vault = crate::support::builder(&mock)
+        .wall_clock(std::sync::Arc::new(crate::support::WallOf(clock.clone())))
+        .build()
+        .expect("connector");
+    let stored = store(&mock, &legacy(Some("111")), HyperswitchLayout::SingleToken);
+    let renewed = vault
+        .insert(InsertRequest::cvc_for(
+            id_of(&stored),
+            Cvc::new("222").unwrap(),
+        ))
+        .await
+        .expect("cvc");
+    let read = |id: ConnectorVaultId| {
+        let vault = vault.clone();
+        async move {
+            vault
+                .retrieve(RetrieveRequest::new(id))
+                .await
+                .expect("retrieve")
+        }
+    };
+    let back = read(renewed.connector_vault_id.clone()).await;
+    assert_eq!(
+        back.card()
+            .and_then(|c| c.cvc.as_ref())
+            .map(Cvc::expose_secret),
+        Some("222")
+    );
+    clock.advance(vgs_mock::VOLATILE_TTL + Duration::from_secs(1));
+    let later = read(renewed.connector_vault_id).await;
+    // The record's own CVC is there: the card is not reported without one.
+    assert_eq!(
+        later
+            .card()
+            .and_then(|c| c.cvc.as_ref())
+            .map(Cvc::expose_secret),
+        Some("111")
+    );
+    assert!(later.missing.is_empty(), "{:?}", later.missing);
+}
