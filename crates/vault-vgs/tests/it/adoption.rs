@@ -60,6 +60,32 @@ fn single_record(mock: &vgs_mock::MockHandle, value: &str) -> ConnectorVaultId {
     }
 }
 
+/// A mock on a manual clock (whole seconds, as the vault's `created_at`), with tokens
+/// that outlive its advances, and a connector that sees the same time.
+async fn clocked() -> (MockClock, vgs_mock::MockHandle, vault_vgs::VgsConnector) {
+    let clock = MockClock::manual_at(std::time::UNIX_EPOCH + Duration::from_secs(1_704_067_200));
+    let mock = mock_with(
+        MockConfig::demo()
+            .with_clock(clock.clone())
+            .with_token_lifetime(Duration::from_secs(86_400)),
+    )
+    .await;
+    let vault = crate::support::builder(&mock)
+        .wall_clock(std::sync::Arc::new(crate::support::WallOf(clock.clone())))
+        .build()
+        .expect("connector");
+    (clock, mock, vault)
+}
+
+/// A network token of the public test kind.
+fn network_token() -> NetworkToken {
+    NetworkToken::new(
+        CardNumber::new("4895370012003478").unwrap(),
+        ExpiryMonth::new(12).unwrap(),
+        ExpiryYear::new(2031).unwrap(),
+    )
+}
+
 /// The id Hyperswitch kept, read as vaultlink does (through its `VaultIdType`).
 fn id_of(stored: &LegacyStored) -> ConnectorVaultId {
     let json = vgs_mock::legacy_id_json(stored);
@@ -152,14 +178,7 @@ async fn a_record_that_is_no_card_at_all_is_refused_without_its_value() {
 
 #[tokio::test]
 async fn a_hyperswitch_multi_token_card_reads_until_its_volatile_fields_expire() {
-    let clock = MockClock::manual();
-    let mock = mock_with(
-        MockConfig::demo()
-            .with_clock(clock.clone())
-            .with_token_lifetime(Duration::from_secs(86_400)),
-    )
-    .await;
-    let vault = connector(&mock);
+    let (clock, mock, vault) = clocked().await;
     let stored = store(&mock, &legacy(Some("321")), HyperswitchLayout::MultiToken);
     let id = id_of(&stored);
     let back = vault
@@ -349,11 +368,7 @@ async fn a_card_number_alone_is_stored_and_read_as_card_fields() {
         "{}",
         single.summary()
     );
-    let token = NetworkToken::new(
-        CardNumber::new("4895370012003478").unwrap(),
-        ExpiryMonth::new(12).unwrap(),
-        ExpiryYear::new(2031).unwrap(),
-    );
+    let token = network_token();
     let single = vault
         .insert(
             InsertRequest::network_token(token).with_mode(vault_core::TokenizationMode::SingleId),
@@ -382,23 +397,9 @@ async fn a_card_number_alone_is_stored_and_read_as_card_fields() {
 
 #[tokio::test]
 async fn a_network_token_is_a_payment_method_with_a_volatile_cryptogram() {
-    let clock = MockClock::manual();
-    let mock = mock_with(
-        MockConfig::demo()
-            .with_clock(clock.clone())
-            .with_token_lifetime(Duration::from_secs(86_400)),
-    )
-    .await;
-    let vault = crate::support::builder(&mock)
-        .wall_clock(std::sync::Arc::new(crate::support::WallOf(clock.clone())))
-        .build()
-        .expect("connector");
-    let token = NetworkToken::new(
-        CardNumber::new("4895370012003478").unwrap(),
-        ExpiryMonth::new(12).unwrap(),
-        ExpiryYear::new(2031).unwrap(),
-    )
-    .with_cryptogram(Cryptogram::new("AgAAAAAABk4DWZ4C28yUQAAAAAA=").unwrap());
+    let (clock, _mock, vault) = clocked().await;
+    let token =
+        network_token().with_cryptogram(Cryptogram::new("AgAAAAAABk4DWZ4C28yUQAAAAAA=").unwrap());
     let stored = vault
         .insert(InsertRequest::network_token(token.clone()))
         .await
@@ -525,17 +526,7 @@ async fn a_hyperswitch_network_token_reads_from_its_volatile_records() {
 
 #[tokio::test]
 async fn a_new_cvc_for_a_hyperswitch_record_wins_until_it_expires_then_the_old_one_reads() {
-    let clock = MockClock::manual_at(std::time::UNIX_EPOCH + Duration::from_secs(1_704_067_200));
-    let mock = mock_with(
-        MockConfig::demo()
-            .with_clock(clock.clone())
-            .with_token_lifetime(Duration::from_secs(86_400)),
-    )
-    .await;
-    let vault = crate::support::builder(&mock)
-        .wall_clock(std::sync::Arc::new(crate::support::WallOf(clock.clone())))
-        .build()
-        .expect("connector");
+    let (clock, mock, vault) = clocked().await;
     let stored = store(&mock, &legacy(Some("111")), HyperswitchLayout::SingleToken);
     let renewed = vault
         .insert(InsertRequest::cvc_for(
